@@ -1,0 +1,9 @@
+//! The library behind `stt-cli`: synthetic models, quantization, weight-file
+//! writers and transcript formats. The binary in `main.rs` stays thin.
+
+pub mod hub;
+pub mod output;
+pub mod quantize;
+pub mod synth;
+pub mod tensor_writer;
+pub mod transcribe;

@@ -1,0 +1,190 @@
+//! `stt-cli transcribe`: audio files (or stdin) to text on the CPU.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use stt_model::audio::AudioStream;
+use stt_model::{block_on, CpuStepper, Model, Session, Transcript};
+
+use crate::output::{self, Format};
+
+#[derive(Debug, clap::Args)]
+pub struct TranscribeArgs {
+    /// Audio files, directories of audio files, or `-` for standard input.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// A model directory, or a Hugging Face repo id.
+    #[arg(long, default_value = crate::hub::DEFAULT_REPO)]
+    pub model: String,
+    /// LM weights file inside the model (default: the first of model-q4k.gguf,
+    /// model-q80.gguf, model-q40.gguf, model.safetensors that exists).
+    #[arg(long)]
+    pub lm: Option<String>,
+    /// Never download: use the local Hugging Face cache only.
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(long, value_enum, default_value = "txt")]
+    pub format: Format,
+    /// Output file (one input) or directory (several inputs); default stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Print timings and the real-time factor on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// Extensions picked up when a directory is given.
+const AUDIO_EXTENSIONS: [&str; 9] = ["wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "aac", "mp4"];
+
+fn expand_inputs(inputs: &[String]) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for i in inputs {
+        let p = Path::new(i);
+        if i != "-" && p.is_dir() {
+            let mut files: Vec<String> = std::fs::read_dir(p)
+                .with_context(|| format!("reading directory {i}"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .map(|p| p.display().to_string())
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                bail!("{i}: no audio files in this directory");
+            }
+            out.extend(files);
+        } else {
+            out.push(i.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn open_input(input: &str) -> Result<AudioStream> {
+    if input == "-" {
+        let mut bytes = vec![];
+        std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+        return Ok(AudioStream::from_bytes(bytes, None)?);
+    }
+    Ok(AudioStream::from_path(Path::new(input))?)
+}
+
+/// Timings of one transcription, for `--verbose`.
+struct Stats {
+    audio_s: f64,
+    wall_s: f64,
+}
+
+fn transcribe_one(session: &mut Session<CpuStepper>, input: &str) -> Result<(Transcript, Stats)> {
+    let started = Instant::now();
+    let mut stream = open_input(input)?;
+    session.reset()?;
+    let mut transcript = Transcript::new(session.delay_steps());
+    let bar = indicatif::ProgressBar::new(stream.duration_seconds().map(|d| (d * 10.0) as u64).unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg:40!} [{bar:30}] {pos}/{len} ds")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(input.to_string());
+    let mut truncated = None;
+    loop {
+        match stream.next_chunk() {
+            Ok(Some(chunk)) => {
+                for e in block_on(session.push_pcm(&chunk))? {
+                    transcript.push(&e);
+                }
+                bar.set_position((session.audio_seconds() * 10.0) as u64);
+            }
+            Ok(None) => break,
+            // Keep what was decoded; report the damage after the transcript.
+            Err(e @ stt_model::audio::AudioError::Truncated { .. }) => {
+                truncated = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let audio_s = session.audio_seconds();
+    if audio_s == 0.0 {
+        bail!("no audio samples");
+    }
+    for e in block_on(session.flush())? {
+        transcript.push(&e);
+    }
+    bar.finish_and_clear();
+    if let Some(e) = truncated {
+        eprintln!("warning: {input}: {e}; transcribed what could be decoded");
+    }
+    Ok((transcript, Stats { audio_s, wall_s: started.elapsed().as_secs_f64() }))
+}
+
+pub fn run(args: TranscribeArgs) -> Result<bool> {
+    let inputs = expand_inputs(&args.inputs)?;
+    let load_started = Instant::now();
+    let dir = crate::hub::resolve(&args.model, args.lm.as_deref(), args.offline)?;
+    let model = Model::from_dir(&dir, args.lm.as_deref()).with_context(|| format!("loading the model from {}", dir.display()))?;
+    if model.tokenizer.is_none() {
+        eprintln!("warning: no tokenizer in {}; words are shown as token ids", dir.display());
+    }
+    let mut session = model.cpu_session()?;
+    if args.verbose {
+        eprintln!("model loaded from {} in {:.2} s", dir.display(), load_started.elapsed().as_secs_f64());
+    }
+    let several = inputs.len() > 1;
+    if let Some(out) = &args.output {
+        if several {
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        }
+    }
+    let mut all_ok = true;
+    let stdout = std::io::stdout();
+    for input in &inputs {
+        let (transcript, stats) = match transcribe_one(&mut session, input) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {input}: {e:#}");
+                all_ok = false;
+                continue;
+            }
+        };
+        let text = output::render(&transcript, args.format, input);
+        match (&args.output, several) {
+            (Some(out), false) => std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?,
+            (Some(out), true) => {
+                let stem = Path::new(input).file_stem().and_then(|s| s.to_str()).unwrap_or("stdin");
+                let p = out.join(format!("{stem}.{}", args.format.extension()));
+                std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))?;
+            }
+            (None, _) => {
+                let mut lock = stdout.lock();
+                if several && args.format == Format::Txt {
+                    writeln!(lock, "# {input}")?;
+                }
+                // A closed pipe (`| head`) is not an error.
+                if let Err(e) = lock.write_all(text.as_bytes()).and_then(|_| lock.flush()) {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return Ok(all_ok);
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        if args.verbose {
+            eprintln!(
+                "{input}: {:.2} s of audio in {:.2} s: real-time factor {:.3} ({} words)",
+                stats.audio_s,
+                stats.wall_s,
+                stats.wall_s / stats.audio_s,
+                transcript.words.len()
+            );
+        }
+    }
+    if std::io::stderr().is_terminal() && several {
+        eprintln!("{} file(s) transcribed", inputs.len());
+    }
+    Ok(all_ok)
+}

@@ -1,0 +1,75 @@
+//! GGUF (Q4_0, Q4_K, Q8_0, F16, F32 tensors) read from shards and checked
+//! before candle's quantized var builder sees it, so that a corrupt or
+//! truncated file gets an error naming the problem.
+
+use candle_core::quantized::gguf_file;
+use candle_core::Device;
+use candle_transformers::quantized_var_builder::VarBuilder as QuantizedVarBuilder;
+
+use super::Shards;
+use crate::error::{Error, Result};
+
+pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
+
+pub struct GgufFile {
+    name: String,
+    shards: Shards,
+    content: gguf_file::Content,
+}
+
+impl GgufFile {
+    pub fn from_shards(name: &str, shards: Shards) -> Result<Self> {
+        let bad = |reason: String| Error::WeightFile { file: name.to_string(), reason };
+        let mut reader = shards.reader();
+        let content = gguf_file::Content::read(&mut reader)
+            .map_err(|e| bad(format!("not a valid GGUF file: {e}")))?;
+        for (tname, info) in &content.tensor_infos {
+            let numel = info.shape.elem_count();
+            let block = info.ggml_dtype.block_size();
+            if numel % block != 0 {
+                return Err(bad(format!(
+                    "tensor `{tname}`: {numel} elements is not a whole number of {:?} blocks",
+                    info.ggml_dtype
+                )));
+            }
+            let bytes = (numel / block) as u64 * info.ggml_dtype.type_size() as u64;
+            let start = content.tensor_data_offset.checked_add(info.offset);
+            if start.and_then(|s| s.checked_add(bytes)).is_none_or(|end| end > shards.len()) {
+                return Err(bad(format!(
+                    "tensor `{tname}` ({:?}, {:?}) runs past the end of the file ({} bytes): truncated?",
+                    info.ggml_dtype,
+                    info.shape.dims(),
+                    shards.len()
+                )));
+            }
+        }
+        Ok(Self { name: name.to_string(), shards, content })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    pub fn content(&self) -> &gguf_file::Content {
+        &self.content
+    }
+
+    /// Reads one tensor as candle's `QTensor`.
+    pub fn qtensor(&self, name: &str, device: &Device) -> Result<candle_core::quantized::QTensor> {
+        if !self.contains(name) {
+            return Err(Error::MissingTensor { name: name.to_string() });
+        }
+        Ok(self.content.tensor(&mut self.shards.reader(), name, device)?)
+    }
+
+    /// candle's quantized var builder. It only takes one contiguous buffer,
+    /// so a multi-shard file is joined here (upstream GGUFs are 0.56 GB for
+    /// Q4_K and 1.05 GB for Q8_0, within one browser ArrayBuffer).
+    pub fn var_builder(&self, device: &Device) -> Result<QuantizedVarBuilder> {
+        let bytes = self.shards.contiguous();
+        QuantizedVarBuilder::from_gguf_buffer(&bytes, device).map_err(|e| Error::WeightFile {
+            file: self.name.clone(),
+            reason: e.to_string(),
+        })
+    }
+}

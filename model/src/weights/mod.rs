@@ -1,0 +1,56 @@
+//! Weight files, read from a list of byte shards so that no single buffer must
+//! hold a whole file (a browser caps one ArrayBuffer at 2 GB; the bf16 LM is
+//! 2 GB). Safetensors and GGUF both go through moshi's own var builders.
+
+pub mod gguf;
+pub mod quant;
+pub mod safetensors;
+mod shards;
+
+pub use shards::{ShardReader, Shards};
+
+use candle_core::Device;
+use moshi::nn::MaybeQuantizedVarBuilder;
+
+use crate::error::Result;
+
+/// An LM checkpoint in one of the two upstream formats.
+pub enum LmWeights {
+    Safetensors(safetensors::SafetensorsFile),
+    Gguf(gguf::GgufFile),
+}
+
+impl LmWeights {
+    /// Picks the format from the file's first bytes, not its name.
+    pub fn from_shards(name: &str, shards: Shards) -> Result<Self> {
+        let mut magic = [0u8; 4];
+        if shards.len() >= 4 {
+            shards.read_at(0, &mut magic)?;
+        }
+        if &magic == gguf::GGUF_MAGIC {
+            Ok(Self::Gguf(gguf::GgufFile::from_shards(name, shards)?))
+        } else {
+            Ok(Self::Safetensors(safetensors::SafetensorsFile::from_shards(name, shards)?))
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Self::Safetensors(f) => f.contains(name),
+            Self::Gguf(f) => f.contains(name),
+        }
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(self, Self::Gguf(_))
+    }
+
+    /// moshi's var builder over these weights; safetensors become f32 on the
+    /// CPU (candle's CPU bf16 matmul is slow and upstream stt-rs does the same).
+    pub fn var_builder(&self, device: &Device) -> Result<MaybeQuantizedVarBuilder<'static>> {
+        Ok(match self {
+            Self::Safetensors(f) => MaybeQuantizedVarBuilder::Real(f.var_builder(device)),
+            Self::Gguf(f) => MaybeQuantizedVarBuilder::Quantized(f.var_builder(device)?),
+        })
+    }
+}
