@@ -202,8 +202,9 @@ pub fn lm_values(opts: &SynthOptions, spec: &TensorSpec) -> Vec<f32> {
     xs
 }
 
-/// Mimi values, as PyTorch initialises a fresh Mimi (convs and linears
-/// U(±1/√fan_in), norms 1 and 0), except the codebooks: a fresh Mimi's are
+/// Mimi values, close to how PyTorch initialises a fresh Mimi (weights
+/// U(±1/√fan_in), norms 1, biases 0 so the input, not a constant, drives
+/// the latents), except the codebooks: a fresh Mimi's are
 /// all zero (every code 0), so they get small Gaussian entries instead, at
 /// the scale of the projected latents, and are marked initialised.
 pub fn mimi_values(opts: &SynthOptions, spec: &TensorSpec) -> Vec<f32> {
@@ -217,7 +218,7 @@ pub fn mimi_values(opts: &SynthOptions, spec: &TensorSpec) -> Vec<f32> {
         "cluster_usage" | "_initialized" => vec![1.0; n],
         "scale" => vec![0.01; n], // layer_scale, as Mimi's config says
         "weight" if is_norm => vec![1.0; n],
-        "bias" if is_norm => vec![0.0; n],
+        "bias" => vec![0.0; n],
         _ => {
             let fan_in: usize = match spec.shape.as_slice() {
                 [_, i, k] if name.contains("convtr") => (*i * *k).max(1),

@@ -1,0 +1,56 @@
+//! Shared test helpers: seeded synthetic models (made once per test binary)
+//! and the fixture clips from `../shared/fixtures/audio`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use stt_cli::synth::{synth, Preset, SynthOptions};
+use stt_cli::tensor_writer::StDtype;
+use stt_model::weights::quant::QuantType;
+
+pub const CLIPS: [&str; 3] = ["bria.mp3", "loona.mp3", "sample_fr_hibiki_crepes.mp3"];
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/audio").join(name)
+}
+
+pub fn clip_24k(name: &str) -> Vec<f32> {
+    stt_model::audio::read_all_24k(&fixture(name)).expect("fixture clip decodes")
+}
+
+/// A tiny model with every LM file format: f32 `model.safetensors` and the
+/// three GGUFs quantized from the same values. Seed 1.
+pub fn tiny_model() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stt-tiny-seed1");
+        let mut o = SynthOptions::new(Preset::Tiny, 1);
+        o.lm_dtype = StDtype::F32;
+        o.gguf = vec![QuantType::Q8_0, QuantType::Q4K, QuantType::Q4_0];
+        make_once(&dir, &o);
+        dir
+    })
+}
+
+/// Writes a model unless a previous run of this same binary already did.
+pub fn make_once(dir: &Path, opts: &SynthOptions) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock();
+    let stamp = dir.join(".complete");
+    let want = format!("{opts:?}");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        return;
+    }
+    synth(dir, opts).expect("synth writes the model");
+    std::fs::write(stamp, want).expect("stamp");
+}
+
+/// A scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
