@@ -32,7 +32,7 @@ pub enum Error {
     Tokenizer(#[from] TokenizerError),
 
     #[error("model computation failed: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
 
     #[error("the LM stepper failed: {0}")]
     Stepper(String),
@@ -42,3 +42,22 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<candle_core::Error> for Error {
+    /// Drops candle's captured backtraces: a user needs the message, not
+    /// our stack.
+    fn from(e: candle_core::Error) -> Self {
+        match e {
+            candle_core::Error::WithBacktrace { inner, .. } => Self::from(*inner),
+            e => Self::Candle(e),
+        }
+    }
+}
+
+/// A candle error's message without its captured backtrace.
+pub(crate) fn candle_message(e: candle_core::Error) -> String {
+    match Error::from(e) {
+        Error::Candle(c) => c.to_string(),
+        other => other.to_string(),
+    }
+}

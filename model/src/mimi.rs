@@ -6,7 +6,7 @@ use candle_core::{Device, IndexOp, Tensor};
 use moshi::{StreamMask, StreamTensor};
 
 use crate::config::{Config, FRAME_SAMPLES};
-use crate::error::{Error, Result};
+use crate::error::{candle_message, Error, Result};
 use crate::weights::safetensors::SafetensorsFile;
 
 pub struct MimiEncoder {
@@ -17,7 +17,9 @@ pub struct MimiEncoder {
 
 impl MimiEncoder {
     pub fn load(weights: &SafetensorsFile, cfg: &Config, device: &Device) -> Result<Self> {
-        let mimi = moshi::mimi::Mimi::new(cfg.mimi_config(), weights.var_builder(device))?;
+        let mimi = moshi::mimi::Mimi::new(cfg.mimi_config(), weights.var_builder(device)).map_err(|e| {
+            Error::WeightFile { file: weights.file_name().to_string(), reason: candle_message(e) }
+        })?;
         Ok(Self { mimi, n_q: cfg.n_q, device: device.clone() })
     }
 

@@ -12,7 +12,7 @@ use candle_core::{DType, Device, IndexOp, Tensor, D};
 use moshi::StreamMask;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{candle_message, Error, Result};
 use crate::weights::LmWeights;
 
 /// The text token fed to a step.
@@ -75,7 +75,9 @@ impl CpuStepper {
         // The end-of-turn heads are optional: one upstream file lacks them.
         let has_vad = weights.contains("extra_heads.0.weight");
         let lm_cfg = cfg.lm_config(has_vad);
-        let lm = moshi::lm::LmModel::new(&lm_cfg, weights.var_builder(device)?)?;
+        let lm = moshi::lm::LmModel::new(&lm_cfg, weights.var_builder(device)?).map_err(|e| {
+            Error::WeightFile { file: weights.file_name().to_string(), reason: candle_message(e) }
+        })?;
         Ok(Self {
             lm,
             device: device.clone(),

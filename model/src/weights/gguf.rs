@@ -7,7 +7,7 @@ use candle_core::Device;
 use candle_transformers::quantized_var_builder::VarBuilder as QuantizedVarBuilder;
 
 use super::Shards;
-use crate::error::{Error, Result};
+use crate::error::{candle_message, Error, Result};
 
 pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 
@@ -22,7 +22,7 @@ impl GgufFile {
         let bad = |reason: String| Error::WeightFile { file: name.to_string(), reason };
         let mut reader = shards.reader();
         let content = gguf_file::Content::read(&mut reader)
-            .map_err(|e| bad(format!("not a valid GGUF file: {e}")))?;
+            .map_err(|e| bad(format!("not a valid GGUF file: {}", candle_message(e))))?;
         for (tname, info) in &content.tensor_infos {
             let numel = info.shape.elem_count();
             let block = info.ggml_dtype.block_size();
@@ -50,6 +50,10 @@ impl GgufFile {
         self.content.tensor_infos.contains_key(name)
     }
 
+    pub fn file_name(&self) -> &str {
+        &self.name
+    }
+
     pub fn content(&self) -> &gguf_file::Content {
         &self.content
     }
@@ -69,7 +73,7 @@ impl GgufFile {
         let bytes = self.shards.contiguous();
         QuantizedVarBuilder::from_gguf_buffer(&bytes, device).map_err(|e| Error::WeightFile {
             file: self.name.clone(),
-            reason: e.to_string(),
+            reason: candle_message(e),
         })
     }
 }

@@ -41,6 +41,13 @@ impl LmWeights {
         }
     }
 
+    pub fn file_name(&self) -> &str {
+        match self {
+            Self::Safetensors(f) => f.file_name(),
+            Self::Gguf(f) => f.file_name(),
+        }
+    }
+
     pub fn is_quantized(&self) -> bool {
         matches!(self, Self::Gguf(_))
     }

@@ -132,11 +132,13 @@ impl candle_nn::var_builder::SimpleBackend for SafetensorsFile {
     ) -> candle_core::Result<Tensor> {
         if let Some(e) = self.tensors.get(name) {
             if e.shape.as_slice() != s.dims() {
-                return Err(candle_core::Error::wrap(Error::ShapeMismatch {
+                // A plain message: candle can carry no typed error of ours.
+                let e = Error::ShapeMismatch {
                     name: name.to_string(),
                     expected: s.dims().to_vec(),
                     found: e.shape.clone(),
-                }));
+                };
+                return Err(candle_core::Error::Msg(e.to_string()));
             }
         }
         self.get_unchecked(name, dtype, dev)
@@ -146,7 +148,7 @@ impl candle_nn::var_builder::SimpleBackend for SafetensorsFile {
         self.tensor(name, dev)
             .map_err(|e| match e {
                 Error::Candle(c) => c,
-                e => candle_core::Error::wrap(e),
+                e => candle_core::Error::Msg(e.to_string()),
             })?
             .to_dtype(dtype)
     }

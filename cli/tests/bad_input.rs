@@ -1,0 +1,225 @@
+//! Bad input, one test each: a clear one-line error and exit code 1, never a
+//! panic; odd but valid audio just works. Runs the real `stt-cli` binary on
+//! a tiny synthetic model.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stt_cli::tensor_writer::{SafetensorsWriter, StDtype, TensorSpec};
+use stt_model::weights::safetensors::SafetensorsFile;
+use stt_model::weights::Shards;
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn stt(args: &[&str]) -> Outcome {
+    let out = Command::new(env!("CARGO_BIN_EXE_stt-cli")).args(args).output().expect("stt-cli runs");
+    let o = Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!o.stderr.contains("panicked"), "stt-cli panicked: {}", o.stderr);
+    o
+}
+
+fn transcribe(model: &Path, lm: &str, input: &Path) -> Outcome {
+    stt(&["transcribe", input.to_str().unwrap(), "--model", model.to_str().unwrap(), "--lm", lm, "--offline"])
+}
+
+fn tiny() -> &'static Path {
+    common::tiny_model()
+}
+
+fn expect_error(o: &Outcome, needle: &str) {
+    assert_eq!(o.code, 1, "exit code; stderr: {}", o.stderr);
+    assert!(o.stderr.to_lowercase().contains(&needle.to_lowercase()), "expected `{needle}` in: {}", o.stderr);
+    assert!(o.stderr.trim().lines().count() <= 3, "not a short message: {}", o.stderr);
+}
+
+fn write_wav(path: &Path, rate: u32, channels: u16, samples: impl Iterator<Item = f32>) {
+    let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// A chirp with a little noise: varied Mimi codes, unlike a pure tone.
+fn chirp(rate: u32, seconds: f32) -> impl Iterator<Item = f32> {
+    let n = (rate as f32 * seconds) as usize;
+    let mut s = 12345u32;
+    (0..n).map(move |i| {
+        let t = i as f32 / rate as f32;
+        s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+        let noise = (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+        0.3 * (2.0 * std::f32::consts::PI * (200.0 + 400.0 * t) * t).sin() + 0.02 * noise
+    })
+}
+
+#[test]
+fn empty_file() {
+    let d = common::scratch("empty_file");
+    let p = d.join("empty.wav");
+    std::fs::write(&p, b"").unwrap();
+    expect_error(&transcribe(tiny(), "model.safetensors", &p), "no samples");
+}
+
+#[test]
+fn text_file_renamed_wav() {
+    let d = common::scratch("text_file");
+    let p = d.join("notes.wav");
+    std::fs::write(&p, "These are my meeting notes, not audio.\n".repeat(50)).unwrap();
+    expect_error(&transcribe(tiny(), "model.safetensors", &p), "unsupported audio format");
+}
+
+#[test]
+fn truncated_mp3() {
+    let d = common::scratch("truncated_mp3");
+    let bytes = std::fs::read(common::fixture("sample_fr_hibiki_crepes.mp3")).unwrap();
+    let p = d.join("cut.mp3");
+    // Cut mid-frame, at an odd byte.
+    std::fs::write(&p, &bytes[..bytes.len() * 3 / 5 + 1]).unwrap();
+    let o = transcribe(tiny(), "model.safetensors", &p);
+    // What was decoded is transcribed; the damage is reported, not hidden.
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("truncated"), "{}", o.stderr);
+    assert!(!o.stdout.trim().is_empty(), "no transcript of the decoded part");
+}
+
+#[test]
+fn stereo_8khz_wav_works() {
+    let d = common::scratch("stereo_8k");
+    let p = d.join("stereo8k.wav");
+    let mono: Vec<f32> = chirp(8000, 6.0).collect();
+    write_wav(&p, 8000, 2, mono.iter().flat_map(|&s| [s, -0.5 * s]));
+    let o = transcribe(tiny(), "model.safetensors", &p);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+#[test]
+fn wav_96khz_works() {
+    let d = common::scratch("wav96k");
+    let p = d.join("hi.wav");
+    write_wav(&p, 96000, 1, chirp(96000, 6.0));
+    let o = transcribe(tiny(), "model.safetensors", &p);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+#[test]
+fn nan_samples() {
+    let d = common::scratch("nan");
+    let p = d.join("nan.wav");
+    write_wav(&p, 24000, 1, chirp(24000, 2.0).enumerate().map(|(i, s)| if i == 30_000 { f32::NAN } else { s }));
+    expect_error(&transcribe(tiny(), "model.safetensors", &p), "NaN");
+}
+
+#[test]
+fn missing_input_file() {
+    let d = common::scratch("missing_input");
+    expect_error(&transcribe(tiny(), "model.safetensors", &d.join("nope.wav")), "nope.wav");
+}
+
+/// A copy of the tiny model directory with its LM file replaced.
+fn model_copy(name: &str) -> PathBuf {
+    let d = common::scratch(name);
+    for e in std::fs::read_dir(tiny()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() && !p.to_string_lossy().ends_with(".gguf") {
+            std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    d
+}
+
+fn rewrite_lm(dir: &Path, edit: impl Fn(&str, Vec<usize>) -> Option<Vec<usize>>) {
+    let path = dir.join("model.safetensors");
+    let f = SafetensorsFile::from_shards("lm", Shards::from_path(&path).unwrap()).unwrap();
+    let mut names: Vec<String> = f.entries().keys().cloned().collect();
+    names.sort();
+    let specs: Vec<TensorSpec> = names
+        .iter()
+        .filter_map(|n| edit(n, f.entries()[n].shape.clone()).map(|shape| TensorSpec { name: n.clone(), shape }))
+        .collect();
+    let tmp = dir.join("model.safetensors.new");
+    let mut w = SafetensorsWriter::new(std::fs::File::create(&tmp).unwrap(), StDtype::F32, &specs).unwrap();
+    for s in &specs {
+        let mut xs = f.tensor(&s.name, &candle_core::Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        xs.resize(s.numel(), 0.0);
+        w.push(&s.name, &xs).unwrap();
+    }
+    w.finish().unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+#[test]
+fn safetensors_missing_a_tensor() {
+    let d = model_copy("missing_tensor");
+    let victim = "transformer.layers.1.gating.linear_out.weight";
+    rewrite_lm(&d, |n, s| (n != victim).then_some(s));
+    let o = transcribe(&d, "model.safetensors", &common::fixture("loona.mp3"));
+    expect_error(&o, victim);
+}
+
+#[test]
+fn tensor_of_the_wrong_shape() {
+    let d = model_copy("wrong_shape");
+    let victim = "transformer.layers.0.self_attn.out_proj.weight";
+    rewrite_lm(&d, |n, s| Some(if n == victim { vec![s[0], s[1] + 32] } else { s }));
+    let o = transcribe(&d, "model.safetensors", &common::fixture("loona.mp3"));
+    expect_error(&o, victim);
+    assert!(o.stderr.contains("expected"), "{}", o.stderr);
+}
+
+#[test]
+fn truncated_safetensors() {
+    let d = model_copy("truncated_st");
+    let p = d.join("model.safetensors");
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() - 1000]).unwrap();
+    expect_error(&transcribe(&d, "model.safetensors", &common::fixture("loona.mp3")), "truncated");
+}
+
+#[test]
+fn gguf_with_corrupt_header() {
+    let d = model_copy("corrupt_gguf");
+    let mut bytes = std::fs::read(tiny().join("model-q4k.gguf")).unwrap();
+    // Keep the magic, break the version and the counts.
+    bytes[4..24].fill(0xFF);
+    std::fs::write(d.join("model-q4k.gguf"), &bytes).unwrap();
+    expect_error(&transcribe(&d, "model-q4k.gguf", &common::fixture("loona.mp3")), "GGUF");
+}
+
+#[test]
+fn truncated_gguf() {
+    let d = model_copy("truncated_gguf");
+    let bytes = std::fs::read(tiny().join("model-q4k.gguf")).unwrap();
+    std::fs::write(d.join("model-q4k.gguf"), &bytes[..bytes.len() / 2]).unwrap();
+    expect_error(&transcribe(&d, "model-q4k.gguf", &common::fixture("loona.mp3")), "past the end");
+}
+
+#[test]
+fn not_a_model_directory() {
+    let d = common::scratch("not_a_model");
+    let o = stt(&["transcribe", common::fixture("loona.mp3").to_str().unwrap(), "--model", d.to_str().unwrap()]);
+    expect_error(&o, "config.json");
+}
+
+#[test]
+fn offline_without_cache() {
+    let d = common::scratch("hf_home");
+    let o = Command::new(env!("CARGO_BIN_EXE_stt-cli"))
+        .args(["transcribe", common::fixture("loona.mp3").to_str().unwrap(), "--offline"])
+        .env("HF_HOME", &d)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--offline"), "{stderr}");
+}
