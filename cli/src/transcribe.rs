@@ -130,7 +130,7 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
     if model.tokenizer.is_none() {
         eprintln!("warning: no tokenizer in {}; words are shown as token ids", dir.display());
     }
-    let mut session = model.cpu_session()?;
+    let mut session = model.cpu_session().with_context(|| format!("loading the model from {}", dir.display()))?;
     if args.verbose {
         eprintln!("model loaded from {} in {:.2} s", dir.display(), load_started.elapsed().as_secs_f64());
     }
