@@ -28,7 +28,12 @@ fn fetch_repo(repo_id: &str, lm_file: Option<&str>, offline: bool) -> Result<Pat
     let api = if offline {
         None
     } else {
-        Some(hf_hub::api::sync::ApiBuilder::from_env().with_progress(true).build().context("setting up the Hugging Face client")?)
+        Some(
+            hf_hub::api::sync::ApiBuilder::from_env()
+                .with_progress(true)
+                .build()
+                .context("setting up the Hugging Face client")?,
+        )
     };
     let get = |file: &str| -> Result<PathBuf> {
         if let Some(p) = cached.get(file) {
@@ -57,6 +62,9 @@ fn fetch_repo(repo_id: &str, lm_file: Option<&str>, offline: bool) -> Result<Pat
             }
         }
     }
-    let dir = config_path.parent().context("cache path has no parent")?.to_path_buf();
+    let dir = config_path
+        .parent()
+        .context("cache path has no parent")?
+        .to_path_buf();
     Ok(dir)
 }

@@ -14,7 +14,11 @@ use stt_cli::transcribe::TranscribeArgs;
 use stt_model::weights::quant::QuantType;
 
 #[derive(Parser)]
-#[command(name = "stt-cli", version, about = "Streaming speech-to-text (Kyutai stt-1b-en_fr), on your own machine")]
+#[command(
+    name = "stt-cli",
+    version,
+    about = "Streaming speech-to-text (Kyutai stt-1b-en_fr), on your own machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,15 +57,27 @@ enum Command {
 }
 
 fn parse_quant(s: &str) -> Result<QuantType> {
-    QuantType::parse(s).ok_or_else(|| anyhow::anyhow!("unknown quantization `{s}` (use q4_0, q4_k or q8_0)"))
+    QuantType::parse(s)
+        .ok_or_else(|| anyhow::anyhow!("unknown quantization `{s}` (use q4_0, q4_k or q8_0)"))
 }
 
 fn run(cli: Cli) -> Result<bool> {
     match cli.command {
         Command::Transcribe(args) => stt_cli::transcribe::run(args),
-        Command::Synth { out, preset, seed, lm_dtype, gguf, no_extra_heads } => {
+        Command::Synth {
+            out,
+            preset,
+            seed,
+            lm_dtype,
+            gguf,
+            no_extra_heads,
+        } => {
             let mut opts = SynthOptions::new(preset, seed);
-            opts.lm_dtype = if lm_dtype == "f32" { StDtype::F32 } else { StDtype::BF16 };
+            opts.lm_dtype = if lm_dtype == "f32" {
+                StDtype::F32
+            } else {
+                StDtype::BF16
+            };
             opts.gguf = gguf.iter().map(|s| parse_quant(s)).collect::<Result<_>>()?;
             opts.extra_heads = !no_extra_heads;
             stt_cli::synth::synth(&out, &opts)?;

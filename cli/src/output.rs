@@ -57,7 +57,11 @@ fn cues(t: &Transcript) -> Vec<Cue> {
                 count += 1;
             }
             _ => {
-                out.push(Cue { start_s: w.start_s, end_s: w.end_s, text: w.text.clone() });
+                out.push(Cue {
+                    start_s: w.start_s,
+                    end_s: w.end_s,
+                    text: w.text.clone(),
+                });
                 count = 1;
             }
         }
@@ -67,7 +71,13 @@ fn cues(t: &Transcript) -> Vec<Cue> {
 
 fn timestamp(s: f64, decimal: char) -> String {
     let ms = (s.max(0.0) * 1000.0).round() as u64;
-    format!("{:02}:{:02}:{:02}{decimal}{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}{decimal}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 pub fn render(t: &Transcript, format: Format, source: &str) -> String {
@@ -79,13 +89,26 @@ pub fn render(t: &Transcript, format: Format, source: &str) -> String {
         }
         Format::Srt => {
             for (i, c) in cues(t).iter().enumerate() {
-                let _ = write!(s, "{}\n{} --> {}\n{}\n\n", i + 1, timestamp(c.start_s, ','), timestamp(c.end_s, ','), c.text);
+                let _ = write!(
+                    s,
+                    "{}\n{} --> {}\n{}\n\n",
+                    i + 1,
+                    timestamp(c.start_s, ','),
+                    timestamp(c.end_s, ','),
+                    c.text
+                );
             }
         }
         Format::Vtt => {
             s.push_str("WEBVTT\n\n");
             for c in cues(t) {
-                let _ = write!(s, "{} --> {}\n{}\n\n", timestamp(c.start_s, '.'), timestamp(c.end_s, '.'), c.text);
+                let _ = write!(
+                    s,
+                    "{} --> {}\n{}\n\n",
+                    timestamp(c.start_s, '.'),
+                    timestamp(c.end_s, '.'),
+                    c.text
+                );
             }
         }
         Format::Json => {
@@ -116,9 +139,20 @@ mod tests {
     fn sample() -> Transcript {
         let mut t = Transcript::new(6);
         for (i, w) in ["Hello", "world"].iter().enumerate() {
-            t.push(&Event::Step { step_idx: 10 + 5 * i, text_token: 5, end_of_turn: vec![], text_logits: None });
-            t.push(&Event::Word { text: w.to_string(), tokens: vec![5], start_s: i as f64 * 0.5 });
-            t.push(&Event::WordEnd { stop_s: i as f64 * 0.5 + 0.4 });
+            t.push(&Event::Step {
+                step_idx: 10 + 5 * i,
+                text_token: 5,
+                end_of_turn: vec![],
+                text_logits: None,
+            });
+            t.push(&Event::Word {
+                text: w.to_string(),
+                tokens: vec![5],
+                start_s: i as f64 * 0.5,
+            });
+            t.push(&Event::WordEnd {
+                stop_s: i as f64 * 0.5 + 0.4,
+            });
         }
         t
     }
@@ -127,8 +161,13 @@ mod tests {
     fn formats() {
         let t = sample();
         assert_eq!(render(&t, Format::Txt, "x"), "Hello world\n");
-        assert_eq!(render(&t, Format::Srt, "x"), "1\n00:00:00,000 --> 00:00:00,900\nHello world\n\n");
-        assert!(render(&t, Format::Vtt, "x").starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:00.900\n"));
+        assert_eq!(
+            render(&t, Format::Srt, "x"),
+            "1\n00:00:00,000 --> 00:00:00,900\nHello world\n\n"
+        );
+        assert!(
+            render(&t, Format::Vtt, "x").starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:00.900\n")
+        );
         let j: serde_json::Value = serde_json::from_str(&render(&t, Format::Json, "x")).unwrap();
         assert_eq!(j["words"][1]["text"], "world");
         assert_eq!(render(&t, Format::Jsonl, "x").lines().count(), 2);

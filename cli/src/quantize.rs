@@ -18,12 +18,24 @@ pub fn quantize_file(input: &Path, output: &Path, ty: QuantType) -> Result<()> {
     names.sort();
     let specs: Vec<TensorSpec> = names
         .iter()
-        .map(|n| TensorSpec { name: n.to_string(), shape: file.entries()[*n].shape.clone() })
+        .map(|n| TensorSpec {
+            name: n.to_string(),
+            shape: file.entries()[*n].shape.clone(),
+        })
         .collect();
-    let out = std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?;
-    let mut w = GgufWriter::new(BufWriter::with_capacity(8 << 20, out), ty, "stt-web quantized", &specs)?;
+    let out =
+        std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?;
+    let mut w = GgufWriter::new(
+        BufWriter::with_capacity(8 << 20, out),
+        ty,
+        "stt-web quantized",
+        &specs,
+    )?;
     for s in &specs {
-        let t = file.tensor(&s.name, &Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?;
+        let t = file
+            .tensor(&s.name, &Device::Cpu)?
+            .to_dtype(DType::F32)?
+            .flatten_all()?;
         let xs = t.to_vec1::<f32>()?;
         if let Some(i) = xs.iter().position(|x| !x.is_finite()) {
             bail!("tensor `{}`: value {i} is not finite", s.name);

@@ -124,7 +124,10 @@ impl candle_nn::var_builder::SimpleBackend for Recorder {
     ) -> candle_core::Result<Tensor> {
         if let Ok(mut seen) = self.0.lock() {
             if !seen.iter().any(|t| t.name == name) {
-                seen.push(TensorSpec { name: name.to_string(), shape: s.dims().to_vec() });
+                seen.push(TensorSpec {
+                    name: name.to_string(),
+                    shape: s.dims().to_vec(),
+                });
             }
         }
         // A broadcast scalar: the shape without the memory.
@@ -147,16 +150,21 @@ impl candle_nn::var_builder::SimpleBackend for Recorder {
 pub fn lm_specs(cfg: &Config, extra_heads: bool) -> Result<Vec<TensorSpec>> {
     let rec = Recorder::default();
     let vb = moshi::nn::MaybeQuantizedVarBuilder::Real(rec.var_builder());
-    moshi::lm::LmModel::new(&cfg.lm_config(extra_heads), vb).context("recording the LM's tensors")?;
+    moshi::lm::LmModel::new(&cfg.lm_config(extra_heads), vb)
+        .context("recording the LM's tensors")?;
     let mut specs = rec.specs();
-    specs.push(TensorSpec { name: "depformer_in.0.weight".into(), shape: vec![256, cfg.dim] });
+    specs.push(TensorSpec {
+        name: "depformer_in.0.weight".into(),
+        shape: vec![256, cfg.dim],
+    });
     specs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(specs)
 }
 
 pub fn mimi_specs(cfg: &Config) -> Result<Vec<TensorSpec>> {
     let rec = Recorder::default();
-    moshi::mimi::Mimi::new(cfg.mimi_config(), rec.var_builder()).context("recording Mimi's tensors")?;
+    moshi::mimi::Mimi::new(cfg.mimi_config(), rec.var_builder())
+        .context("recording Mimi's tensors")?;
     Ok(rec.specs())
 }
 
@@ -195,8 +203,13 @@ pub fn lm_values(opts: &SynthOptions, spec: &TensorSpec) -> Vec<f32> {
     let fan_in = spec.shape.last().copied().unwrap_or(1).max(1);
     let mut xs = normal(&mut rng, n, 1.0 / (fan_in as f32).sqrt());
     if name == "text_linear.weight" {
-        for (row, scale) in [(3usize, opts.pad_logit_scale), (0, opts.end_of_padding_logit_scale)] {
-            xs[row * fan_in..(row + 1) * fan_in].iter_mut().for_each(|x| *x *= scale);
+        for (row, scale) in [
+            (3usize, opts.pad_logit_scale),
+            (0, opts.end_of_padding_logit_scale),
+        ] {
+            xs[row * fan_in..(row + 1) * fan_in]
+                .iter_mut()
+                .for_each(|x| *x *= scale);
         }
     }
     xs
@@ -238,13 +251,19 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<()> {
     std::fs::write(dir.join(CONFIG_FILE), cfg.to_json())?;
 
     let vocab = tokenizer::synthetic_vocab(cfg.text_card);
-    std::fs::write(dir.join(&cfg.tokenizer_name), tokenizer::write_sentencepiece_model(&vocab))?;
+    std::fs::write(
+        dir.join(&cfg.tokenizer_name),
+        tokenizer::write_sentencepiece_model(&vocab),
+    )?;
     let json_name = Path::new(&cfg.tokenizer_name).with_extension("json");
     std::fs::write(dir.join(json_name), tokenizer::write_tokenizer_json(&vocab))?;
 
     let create = |name: &str| -> Result<BufWriter<std::fs::File>> {
         let p = dir.join(name);
-        Ok(BufWriter::with_capacity(8 << 20, std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?))
+        Ok(BufWriter::with_capacity(
+            8 << 20,
+            std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?,
+        ))
     };
 
     let specs = mimi_specs(&cfg)?;
@@ -255,11 +274,22 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<()> {
     mimi.finish()?;
 
     let specs = lm_specs(&cfg, opts.extra_heads)?;
-    let mut st = SafetensorsWriter::new(create(stt_model::config::UPSTREAM_LM_FILE)?, opts.lm_dtype, &specs)?;
+    let mut st = SafetensorsWriter::new(
+        create(stt_model::config::UPSTREAM_LM_FILE)?,
+        opts.lm_dtype,
+        &specs,
+    )?;
     let mut ggufs = opts
         .gguf
         .iter()
-        .map(|&ty| GgufWriter::new(create(gguf_file_name(ty))?, ty, "stt-web synthetic stt-1b-en_fr", &specs))
+        .map(|&ty| {
+            GgufWriter::new(
+                create(gguf_file_name(ty))?,
+                ty,
+                "stt-web synthetic stt-1b-en_fr",
+                &specs,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     for s in &specs {
         let mut xs = lm_values(opts, s);

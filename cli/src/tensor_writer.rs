@@ -32,7 +32,8 @@ impl StDtype {
     /// The values as this type stores them (bf16 rounds).
     pub fn round_trip(self, xs: &mut [f32]) {
         if self == Self::BF16 {
-            xs.iter_mut().for_each(|x| *x = half::bf16::from_f32(*x).to_f32());
+            xs.iter_mut()
+                .for_each(|x| *x = half::bf16::from_f32(*x).to_f32());
         }
     }
 }
@@ -75,19 +76,29 @@ impl<W: Write> SafetensorsWriter<W> {
         out.write_all(&(header.len() as u64).to_le_bytes())?;
         out.write_all(&header)?;
         let expected = specs.iter().map(|s| (s.name.clone(), s.numel())).collect();
-        Ok(Self { out, dtype, expected, next: 0 })
+        Ok(Self {
+            out,
+            dtype,
+            expected,
+            next: 0,
+        })
     }
 
     /// Appends the next tensor, in the order the specs were given.
     pub fn push(&mut self, name: &str, xs: &[f32]) -> Result<()> {
         match self.expected.get(self.next) {
             Some((n, numel)) if n == name && *numel == xs.len() => {}
-            _ => bail!("safetensors writer: unexpected tensor `{name}` ({} values)", xs.len()),
+            _ => bail!(
+                "safetensors writer: unexpected tensor `{name}` ({} values)",
+                xs.len()
+            ),
         }
         self.next += 1;
         let mut buf = Vec::with_capacity(xs.len() * self.dtype.size());
         match self.dtype {
-            StDtype::F32 => xs.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+            StDtype::F32 => xs
+                .iter()
+                .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
             StDtype::BF16 => xs
                 .iter()
                 .for_each(|x| buf.extend_from_slice(&half::bf16::from_f32(*x).to_le_bytes())),
@@ -98,7 +109,11 @@ impl<W: Write> SafetensorsWriter<W> {
 
     pub fn finish(mut self) -> Result<()> {
         if self.next != self.expected.len() {
-            bail!("safetensors writer: {} of {} tensors written", self.next, self.expected.len());
+            bail!(
+                "safetensors writer: {} of {} tensors written",
+                self.next,
+                self.expected.len()
+            );
         }
         self.out.flush()?;
         Ok(())
@@ -174,26 +189,40 @@ impl<W: Write> GgufWriter<W> {
         }
         h.resize(pad_to(h.len()), 0);
         out.write_all(&h)?;
-        Ok(Self { out, expected, next: 0, written: 0 })
+        Ok(Self {
+            out,
+            expected,
+            next: 0,
+            written: 0,
+        })
     }
 
     pub fn push(&mut self, name: &str, xs: &[f32]) -> Result<()> {
         let ty = match self.expected.get(self.next) {
             Some((n, numel, ty)) if n == name && *numel == xs.len() => *ty,
-            _ => bail!("gguf writer: unexpected tensor `{name}` ({} values)", xs.len()),
+            _ => bail!(
+                "gguf writer: unexpected tensor `{name}` ({} values)",
+                xs.len()
+            ),
         };
         self.next += 1;
         let mut buf = Vec::with_capacity(ty.bytes_for(xs.len()) + GGUF_ALIGNMENT);
         quant::quantize(ty, xs, &mut buf);
         buf.resize(pad_to(buf.len()), 0);
-        self.out.write_all(&buf).with_context(|| format!("writing `{name}`"))?;
+        self.out
+            .write_all(&buf)
+            .with_context(|| format!("writing `{name}`"))?;
         self.written += buf.len();
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<()> {
         if self.next != self.expected.len() {
-            bail!("gguf writer: {} of {} tensors written", self.next, self.expected.len());
+            bail!(
+                "gguf writer: {} of {} tensors written",
+                self.next,
+                self.expected.len()
+            );
         }
         self.out.flush()?;
         Ok(())

@@ -36,7 +36,9 @@ pub struct TranscribeArgs {
 }
 
 /// Extensions picked up when a directory is given.
-const AUDIO_EXTENSIONS: [&str; 9] = ["wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "aac", "mp4"];
+const AUDIO_EXTENSIONS: [&str; 9] = [
+    "wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "aac", "mp4",
+];
 
 fn expand_inputs(inputs: &[String]) -> Result<Vec<String>> {
     let mut out = vec![];
@@ -47,9 +49,9 @@ fn expand_inputs(inputs: &[String]) -> Result<Vec<String>> {
                 .with_context(|| format!("reading directory {i}"))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                    })
                 })
                 .map(|p| p.display().to_string())
                 .collect();
@@ -68,7 +70,9 @@ fn expand_inputs(inputs: &[String]) -> Result<Vec<String>> {
 fn open_input(input: &str) -> Result<AudioStream> {
     if input == "-" {
         let mut bytes = vec![];
-        std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading standard input")?;
         return Ok(AudioStream::from_bytes(bytes, None)?);
     }
     Ok(AudioStream::from_path(Path::new(input))?)
@@ -85,7 +89,12 @@ fn transcribe_one(session: &mut Session<CpuStepper>, input: &str) -> Result<(Tra
     let mut stream = open_input(input)?;
     session.reset()?;
     let mut transcript = Transcript::new(session.delay_steps());
-    let bar = indicatif::ProgressBar::new(stream.duration_seconds().map(|d| (d * 10.0) as u64).unwrap_or(0));
+    let bar = indicatif::ProgressBar::new(
+        stream
+            .duration_seconds()
+            .map(|d| (d * 10.0) as u64)
+            .unwrap_or(0),
+    );
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg:40!} [{bar:30}] {pos}/{len} ds")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -119,20 +128,36 @@ fn transcribe_one(session: &mut Session<CpuStepper>, input: &str) -> Result<(Tra
     if let Some(e) = truncated {
         eprintln!("warning: {input}: {e}; transcribed what could be decoded");
     }
-    Ok((transcript, Stats { audio_s, wall_s: started.elapsed().as_secs_f64() }))
+    Ok((
+        transcript,
+        Stats {
+            audio_s,
+            wall_s: started.elapsed().as_secs_f64(),
+        },
+    ))
 }
 
 pub fn run(args: TranscribeArgs) -> Result<bool> {
     let inputs = expand_inputs(&args.inputs)?;
     let load_started = Instant::now();
     let dir = crate::hub::resolve(&args.model, args.lm.as_deref(), args.offline)?;
-    let model = Model::from_dir(&dir, args.lm.as_deref()).with_context(|| format!("loading the model from {}", dir.display()))?;
+    let model = Model::from_dir(&dir, args.lm.as_deref())
+        .with_context(|| format!("loading the model from {}", dir.display()))?;
     if model.tokenizer.is_none() {
-        eprintln!("warning: no tokenizer in {}; words are shown as token ids", dir.display());
+        eprintln!(
+            "warning: no tokenizer in {}; words are shown as token ids",
+            dir.display()
+        );
     }
-    let mut session = model.cpu_session().with_context(|| format!("loading the model from {}", dir.display()))?;
+    let mut session = model
+        .cpu_session()
+        .with_context(|| format!("loading the model from {}", dir.display()))?;
     if args.verbose {
-        eprintln!("model loaded from {} in {:.2} s", dir.display(), load_started.elapsed().as_secs_f64());
+        eprintln!(
+            "model loaded from {} in {:.2} s",
+            dir.display(),
+            load_started.elapsed().as_secs_f64()
+        );
     }
     let several = inputs.len() > 1;
     if let Some(out) = &args.output {
@@ -153,9 +178,14 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
         };
         let text = output::render(&transcript, args.format, input);
         match (&args.output, several) {
-            (Some(out), false) => std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?,
+            (Some(out), false) => {
+                std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?
+            }
             (Some(out), true) => {
-                let stem = Path::new(input).file_stem().and_then(|s| s.to_str()).unwrap_or("stdin");
+                let stem = Path::new(input)
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("stdin");
                 let p = out.join(format!("{stem}.{}", args.format.extension()));
                 std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))?;
             }

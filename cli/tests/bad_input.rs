@@ -18,18 +18,33 @@ struct Outcome {
 }
 
 fn stt(args: &[&str]) -> Outcome {
-    let out = Command::new(env!("CARGO_BIN_EXE_stt-cli")).args(args).output().expect("stt-cli runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_stt-cli"))
+        .args(args)
+        .output()
+        .expect("stt-cli runs");
     let o = Outcome {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    assert!(!o.stderr.contains("panicked"), "stt-cli panicked: {}", o.stderr);
+    assert!(
+        !o.stderr.contains("panicked"),
+        "stt-cli panicked: {}",
+        o.stderr
+    );
     o
 }
 
 fn transcribe(model: &Path, lm: &str, input: &Path) -> Outcome {
-    stt(&["transcribe", input.to_str().unwrap(), "--model", model.to_str().unwrap(), "--lm", lm, "--offline"])
+    stt(&[
+        "transcribe",
+        input.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--lm",
+        lm,
+        "--offline",
+    ])
 }
 
 fn tiny() -> &'static Path {
@@ -38,12 +53,25 @@ fn tiny() -> &'static Path {
 
 fn expect_error(o: &Outcome, needle: &str) {
     assert_eq!(o.code, 1, "exit code; stderr: {}", o.stderr);
-    assert!(o.stderr.to_lowercase().contains(&needle.to_lowercase()), "expected `{needle}` in: {}", o.stderr);
-    assert!(o.stderr.trim().lines().count() <= 3, "not a short message: {}", o.stderr);
+    assert!(
+        o.stderr.to_lowercase().contains(&needle.to_lowercase()),
+        "expected `{needle}` in: {}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.trim().lines().count() <= 3,
+        "not a short message: {}",
+        o.stderr
+    );
 }
 
 fn write_wav(path: &Path, rate: u32, channels: u16, samples: impl Iterator<Item = f32>) {
-    let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for s in samples {
         w.write_sample(s).unwrap();
@@ -76,7 +104,10 @@ fn text_file_renamed_wav() {
     let d = common::scratch("text_file");
     let p = d.join("notes.wav");
     std::fs::write(&p, "These are my meeting notes, not audio.\n".repeat(50)).unwrap();
-    expect_error(&transcribe(tiny(), "model.safetensors", &p), "unsupported audio format");
+    expect_error(
+        &transcribe(tiny(), "model.safetensors", &p),
+        "unsupported audio format",
+    );
 }
 
 #[test]
@@ -90,7 +121,10 @@ fn truncated_mp3() {
     // What was decoded is transcribed; the damage is reported, not hidden.
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stderr.contains("truncated"), "{}", o.stderr);
-    assert!(!o.stdout.trim().is_empty(), "no transcript of the decoded part");
+    assert!(
+        !o.stdout.trim().is_empty(),
+        "no transcript of the decoded part"
+    );
 }
 
 #[test]
@@ -116,14 +150,24 @@ fn wav_96khz_works() {
 fn nan_samples() {
     let d = common::scratch("nan");
     let p = d.join("nan.wav");
-    write_wav(&p, 24000, 1, chirp(24000, 2.0).enumerate().map(|(i, s)| if i == 30_000 { f32::NAN } else { s }));
+    write_wav(
+        &p,
+        24000,
+        1,
+        chirp(24000, 2.0)
+            .enumerate()
+            .map(|(i, s)| if i == 30_000 { f32::NAN } else { s }),
+    );
     expect_error(&transcribe(tiny(), "model.safetensors", &p), "NaN");
 }
 
 #[test]
 fn missing_input_file() {
     let d = common::scratch("missing_input");
-    expect_error(&transcribe(tiny(), "model.safetensors", &d.join("nope.wav")), "nope.wav");
+    expect_error(
+        &transcribe(tiny(), "model.safetensors", &d.join("nope.wav")),
+        "nope.wav",
+    );
 }
 
 /// A copy of the tiny model directory with its LM file replaced.
@@ -145,12 +189,24 @@ fn rewrite_lm(dir: &Path, edit: impl Fn(&str, Vec<usize>) -> Option<Vec<usize>>)
     names.sort();
     let specs: Vec<TensorSpec> = names
         .iter()
-        .filter_map(|n| edit(n, f.entries()[n].shape.clone()).map(|shape| TensorSpec { name: n.clone(), shape }))
+        .filter_map(|n| {
+            edit(n, f.entries()[n].shape.clone()).map(|shape| TensorSpec {
+                name: n.clone(),
+                shape,
+            })
+        })
         .collect();
     let tmp = dir.join("model.safetensors.new");
-    let mut w = SafetensorsWriter::new(std::fs::File::create(&tmp).unwrap(), StDtype::F32, &specs).unwrap();
+    let mut w =
+        SafetensorsWriter::new(std::fs::File::create(&tmp).unwrap(), StDtype::F32, &specs).unwrap();
     for s in &specs {
-        let mut xs = f.tensor(&s.name, &candle_core::Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let mut xs = f
+            .tensor(&s.name, &candle_core::Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         xs.resize(s.numel(), 0.0);
         w.push(&s.name, &xs).unwrap();
     }
@@ -171,7 +227,13 @@ fn safetensors_missing_a_tensor() {
 fn tensor_of_the_wrong_shape() {
     let d = model_copy("wrong_shape");
     let victim = "transformer.layers.0.self_attn.out_proj.weight";
-    rewrite_lm(&d, |n, s| Some(if n == victim { vec![s[0], s[1] + 32] } else { s }));
+    rewrite_lm(&d, |n, s| {
+        Some(if n == victim {
+            vec![s[0], s[1] + 32]
+        } else {
+            s
+        })
+    });
     let o = transcribe(&d, "model.safetensors", &common::fixture("loona.mp3"));
     expect_error(&o, victim);
     assert!(o.stderr.contains("expected"), "{}", o.stderr);
@@ -183,7 +245,10 @@ fn truncated_safetensors() {
     let p = d.join("model.safetensors");
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 1000]).unwrap();
-    expect_error(&transcribe(&d, "model.safetensors", &common::fixture("loona.mp3")), "truncated");
+    expect_error(
+        &transcribe(&d, "model.safetensors", &common::fixture("loona.mp3")),
+        "truncated",
+    );
 }
 
 #[test]
@@ -193,7 +258,10 @@ fn gguf_with_corrupt_header() {
     // Keep the magic, break the version and the counts.
     bytes[4..24].fill(0xFF);
     std::fs::write(d.join("model-q4k.gguf"), &bytes).unwrap();
-    expect_error(&transcribe(&d, "model-q4k.gguf", &common::fixture("loona.mp3")), "GGUF");
+    expect_error(
+        &transcribe(&d, "model-q4k.gguf", &common::fixture("loona.mp3")),
+        "GGUF",
+    );
 }
 
 #[test]
@@ -201,13 +269,21 @@ fn truncated_gguf() {
     let d = model_copy("truncated_gguf");
     let bytes = std::fs::read(tiny().join("model-q4k.gguf")).unwrap();
     std::fs::write(d.join("model-q4k.gguf"), &bytes[..bytes.len() / 2]).unwrap();
-    expect_error(&transcribe(&d, "model-q4k.gguf", &common::fixture("loona.mp3")), "past the end");
+    expect_error(
+        &transcribe(&d, "model-q4k.gguf", &common::fixture("loona.mp3")),
+        "past the end",
+    );
 }
 
 #[test]
 fn not_a_model_directory() {
     let d = common::scratch("not_a_model");
-    let o = stt(&["transcribe", common::fixture("loona.mp3").to_str().unwrap(), "--model", d.to_str().unwrap()]);
+    let o = stt(&[
+        "transcribe",
+        common::fixture("loona.mp3").to_str().unwrap(),
+        "--model",
+        d.to_str().unwrap(),
+    ]);
     expect_error(&o, "config.json");
 }
 
@@ -215,7 +291,11 @@ fn not_a_model_directory() {
 fn offline_without_cache() {
     let d = common::scratch("hf_home");
     let o = Command::new(env!("CARGO_BIN_EXE_stt-cli"))
-        .args(["transcribe", common::fixture("loona.mp3").to_str().unwrap(), "--offline"])
+        .args([
+            "transcribe",
+            common::fixture("loona.mp3").to_str().unwrap(),
+            "--offline",
+        ])
         .env("HF_HOME", &d)
         .output()
         .unwrap();

@@ -39,18 +39,36 @@ struct Bounds {
 const BOUNDS: [Bounds; 3] = [
     // Measured (seed 1, 250 steps): RMS 0.0097, max 0.098, 2 flips at f32
     // margins 0.003 and 0.024.
-    Bounds { file: "model-q80.gguf", rms_rel_error: 0.015, max_rel_error: 0.15, max_flips: STEPS / 50 },
+    Bounds {
+        file: "model-q80.gguf",
+        rms_rel_error: 0.015,
+        max_rel_error: 0.15,
+        max_flips: STEPS / 50,
+    },
     // Measured: RMS 0.115 / 0.125, max 1.19 / 1.49, 48 / 66 flips. The top two
     // of 8000 Gaussian logits are typically ~0.25 RMS apart, so a 12 % error
     // flips a fifth to a quarter of the steps of a random model.
-    Bounds { file: "model-q4k.gguf", rms_rel_error: 0.15, max_rel_error: 2.0, max_flips: STEPS * 35 / 100 },
-    Bounds { file: "model-q40.gguf", rms_rel_error: 0.15, max_rel_error: 2.0, max_flips: STEPS * 35 / 100 },
+    Bounds {
+        file: "model-q4k.gguf",
+        rms_rel_error: 0.15,
+        max_rel_error: 2.0,
+        max_flips: STEPS * 35 / 100,
+    },
+    Bounds {
+        file: "model-q40.gguf",
+        rms_rel_error: 0.15,
+        max_rel_error: 2.0,
+        max_flips: STEPS * 35 / 100,
+    },
 ];
 
 fn codes(model: &Model) -> Vec<Vec<u32>> {
     let pcm = common::clip_24k("bria.mp3");
     let mut mimi = model.mimi_encoder(&Device::Cpu).unwrap();
-    pcm.chunks_exact(FRAME_SAMPLES).filter_map(|f| mimi.encode_frame(f).unwrap()).take(STEPS).collect()
+    pcm.chunks_exact(FRAME_SAMPLES)
+        .filter_map(|f| mimi.encode_frame(f).unwrap())
+        .take(STEPS)
+        .collect()
 }
 
 /// Runs `STEPS` steps; `forced` = tokens to feed back instead of its own.
@@ -80,7 +98,9 @@ fn gguf_agrees_with_safetensors() {
     let reference = Model::from_dir(dir, Some("model.safetensors")).unwrap();
     let codes = codes(&reference);
     let (ref_tokens, ref_logits) = run(&reference, &codes, None);
-    let rms = (ref_logits.iter().flatten().map(|x| x * x).sum::<f32>() / (ref_logits.len() * ref_logits[0].len()) as f32).sqrt();
+    let rms = (ref_logits.iter().flatten().map(|x| x * x).sum::<f32>()
+        / (ref_logits.len() * ref_logits[0].len()) as f32)
+        .sqrt();
     for b in BOUNDS {
         let model = Model::from_dir(dir, Some(b.file)).unwrap();
         assert!(model.lm.is_quantized());
@@ -90,12 +110,20 @@ fn gguf_agrees_with_safetensors() {
         let mut flips = vec![];
         for (i, (l, r)) in logits.iter().zip(&ref_logits).enumerate() {
             let err = l.iter().zip(r).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            sq_err += l.iter().zip(r).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>();
+            sq_err += l
+                .iter()
+                .zip(r)
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum::<f64>();
             max_err = max_err.max(err);
             if tokens[i] != ref_tokens[i] {
                 // How far apart f32 put the two choices, against the errors.
                 let margin = r[ref_tokens[i] as usize] - r[tokens[i] as usize];
-                assert!(margin <= 2.0 * err, "{}: step {i} flipped with margin {margin} > 2 × error {err}", b.file);
+                assert!(
+                    margin <= 2.0 * err,
+                    "{}: step {i} flipped with margin {margin} > 2 × error {err}",
+                    b.file
+                );
                 flips.push((i, margin));
             }
         }
@@ -108,8 +136,23 @@ fn gguf_agrees_with_safetensors() {
             flips.len(),
             flips.iter().map(|f| f.1).collect::<Vec<_>>()
         );
-        assert!(rms_err / rms <= b.rms_rel_error, "{}: logit RMS error {} × RMS", b.file, rms_err / rms);
-        assert!(max_err / rms <= b.max_rel_error, "{}: logit error {} × RMS", b.file, max_err / rms);
-        assert!(flips.len() <= b.max_flips, "{}: {} token differences", b.file, flips.len());
+        assert!(
+            rms_err / rms <= b.rms_rel_error,
+            "{}: logit RMS error {} × RMS",
+            b.file,
+            rms_err / rms
+        );
+        assert!(
+            max_err / rms <= b.max_rel_error,
+            "{}: logit error {} × RMS",
+            b.file,
+            max_err / rms
+        );
+        assert!(
+            flips.len() <= b.max_flips,
+            "{}: {} token differences",
+            b.file,
+            flips.len()
+        );
     }
 }

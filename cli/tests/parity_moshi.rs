@@ -32,11 +32,17 @@ fn ours(model: &Model, pcm: &[f32]) -> (Run, usize) {
     let mut run = Run::default();
     for e in events {
         match e {
-            Event::Step { text_token, end_of_turn, .. } => {
+            Event::Step {
+                text_token,
+                end_of_turn,
+                ..
+            } => {
                 run.tokens.push(text_token);
                 run.end_of_turn.push(end_of_turn);
             }
-            Event::Word { tokens, start_s, .. } => run.words.push((tokens, start_s)),
+            Event::Word {
+                tokens, start_s, ..
+            } => run.words.push((tokens, start_s)),
             Event::WordEnd { stop_s } => run.word_ends.push(stop_s),
             Event::Partial { .. } => {}
         }
@@ -50,25 +56,44 @@ fn reference(dir: &std::path::Path, pcm: &[f32], flush_frames: usize) -> Run {
     let model = Model::from_dir(dir, Some("model.safetensors")).unwrap();
     let cfg = &model.config;
     let dev = Device::Cpu;
-    let lm = moshi::lm::load_lm_model(cfg.lm_config(true), dir.join("model.safetensors"), DType::F32, &dev).unwrap();
-    let mimi = moshi::mimi::load(dir.join(&cfg.mimi_name).to_str().unwrap(), Some(cfg.n_q), &dev).unwrap();
+    let lm = moshi::lm::load_lm_model(
+        cfg.lm_config(true),
+        dir.join("model.safetensors"),
+        DType::F32,
+        &dev,
+    )
+    .unwrap();
+    let mimi = moshi::mimi::load(
+        dir.join(&cfg.mimi_name).to_str().unwrap(),
+        Some(cfg.n_q),
+        &dev,
+    )
+    .unwrap();
     let mut state = moshi::asr::State::new(1, cfg.asr_delay_in_tokens(), 0.0, mimi, lm).unwrap();
 
     let mut padded = pcm.to_vec();
-    padded.resize(pcm.len().div_ceil(FRAME_SAMPLES) * FRAME_SAMPLES + flush_frames * FRAME_SAMPLES, 0.0);
+    padded.resize(
+        pcm.len().div_ceil(FRAME_SAMPLES) * FRAME_SAMPLES + flush_frames * FRAME_SAMPLES,
+        0.0,
+    );
     let fed = std::cell::RefCell::new(vec![]);
     let mut run = Run::default();
     for frame in padded.chunks_exact(FRAME_SAMPLES) {
         let t = Tensor::from_slice(frame, (1, 1, FRAME_SAMPLES), &dev).unwrap();
         let msgs = state
             .step_pcm(t, None, &moshi::StreamMask::empty(), |_, text, _| {
-                fed.borrow_mut().push(text.flatten_all().unwrap().to_vec1::<u32>().unwrap()[0]);
+                fed.borrow_mut()
+                    .push(text.flatten_all().unwrap().to_vec1::<u32>().unwrap()[0]);
             })
             .unwrap();
         for m in msgs {
             match m {
-                AsrMsg::Step { prs, .. } => run.end_of_turn.push(prs.iter().map(|p| p[0]).collect()),
-                AsrMsg::Word { tokens, start_time, .. } => run.words.push((tokens, start_time)),
+                AsrMsg::Step { prs, .. } => {
+                    run.end_of_turn.push(prs.iter().map(|p| p[0]).collect())
+                }
+                AsrMsg::Word {
+                    tokens, start_time, ..
+                } => run.words.push((tokens, start_time)),
                 AsrMsg::EndWord { stop_time, .. } => run.word_ends.push(stop_time),
             }
         }
@@ -85,12 +110,23 @@ fn check(name: &str, pcm: &[f32]) {
     let theirs = reference(dir, pcm, flush_frames);
     assert!(!ours.tokens.is_empty(), "{name}: no steps");
     assert_eq!(ours.tokens.len(), theirs.tokens.len(), "{name}: step count");
-    if let Some(i) = ours.tokens.iter().zip(&theirs.tokens).position(|(a, b)| a != b) {
-        panic!("{name}: first token difference at step {i}: ours {} moshi {}", ours.tokens[i], theirs.tokens[i]);
+    if let Some(i) = ours
+        .tokens
+        .iter()
+        .zip(&theirs.tokens)
+        .position(|(a, b)| a != b)
+    {
+        panic!(
+            "{name}: first token difference at step {i}: ours {} moshi {}",
+            ours.tokens[i], theirs.tokens[i]
+        );
     }
     assert_eq!(ours.words, theirs.words, "{name}: words and start times");
     assert_eq!(ours.word_ends, theirs.word_ends, "{name}: word end times");
-    assert_eq!(ours.end_of_turn, theirs.end_of_turn, "{name}: end-of-turn probabilities");
+    assert_eq!(
+        ours.end_of_turn, theirs.end_of_turn,
+        "{name}: end-of-turn probabilities"
+    );
     let distinct: std::collections::HashSet<_> = ours.tokens.iter().collect();
     eprintln!(
         "{name}: {} steps, {} distinct tokens, {} words, {} word ends: identical to moshi",
@@ -101,7 +137,11 @@ fn check(name: &str, pcm: &[f32]) {
     );
     // A model that always says the same thing would test nothing.
     if pcm.len() > 24_000 * 5 {
-        assert!(distinct.len() > 20, "{name}: only {} distinct tokens", distinct.len());
+        assert!(
+            distinct.len() > 20,
+            "{name}: only {} distinct tokens",
+            distinct.len()
+        );
         assert!(!ours.words.is_empty(), "{name}: no words");
     }
 }
@@ -118,13 +158,19 @@ fn loona_matches_moshi() {
 
 #[test]
 fn french_matches_moshi() {
-    check("sample_fr_hibiki_crepes", &common::clip_24k("sample_fr_hibiki_crepes.mp3"));
+    check(
+        "sample_fr_hibiki_crepes",
+        &common::clip_24k("sample_fr_hibiki_crepes.mp3"),
+    );
 }
 
 /// ~102 s in one stream: 1275+ steps, so the 750-step KV context wraps.
 #[test]
 fn all_three_back_to_back_match_moshi() {
-    let pcm: Vec<f32> = common::CLIPS.iter().flat_map(|c| common::clip_24k(c)).collect();
+    let pcm: Vec<f32> = common::CLIPS
+        .iter()
+        .flat_map(|c| common::clip_24k(c))
+        .collect();
     assert!(pcm.len() / FRAME_SAMPLES > 750 + 100);
     check("all three", &pcm);
 }

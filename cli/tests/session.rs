@@ -10,7 +10,11 @@ fn model() -> Model {
 }
 
 fn steps_and_words(events: &[Event]) -> Vec<Event> {
-    events.iter().filter(|e| !matches!(e, Event::Partial { .. })).cloned().collect()
+    events
+        .iter()
+        .filter(|e| !matches!(e, Event::Partial { .. }))
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -26,7 +30,10 @@ fn reset_restores_a_fresh_session() {
     let first = run(&mut s);
     s.reset().unwrap();
     let second = run(&mut s);
-    assert!(first.iter().any(|e| matches!(e, Event::Word { .. })), "no words to compare");
+    assert!(
+        first.iter().any(|e| matches!(e, Event::Word { .. })),
+        "no words to compare"
+    );
     assert_eq!(first, second);
     let mut fresh = m.cpu_session().unwrap();
     assert_eq!(first, run(&mut fresh));
@@ -44,7 +51,10 @@ fn flush_equals_feeding_silence() {
 
     let mut b = m.cpu_session().unwrap();
     let mut padded = pcm.to_vec();
-    padded.resize(pcm.len().div_ceil(FRAME_SAMPLES) * FRAME_SAMPLES + b.flush_frames() * FRAME_SAMPLES, 0.0);
+    padded.resize(
+        pcm.len().div_ceil(FRAME_SAMPLES) * FRAME_SAMPLES + b.flush_frames() * FRAME_SAMPLES,
+        0.0,
+    );
     let ev_b = block_on(b.push_pcm(&padded)).unwrap();
     assert_eq!(ev_a, ev_b);
     assert_eq!(a.steps_done(), padded.len() / FRAME_SAMPLES);
@@ -83,7 +93,11 @@ fn ten_minutes_of_silence() {
         words += matches!(e, Event::Word { .. }) as usize;
     }
     let growth = rss_bytes().saturating_sub(rss_after_1_min);
-    eprintln!("10 min of silence: {} steps, {words} words, RSS growth after minute 1: {} KiB", s.steps_done(), growth / 1024);
+    eprintln!(
+        "10 min of silence: {} steps, {words} words, RSS growth after minute 1: {} KiB",
+        s.steps_done(),
+        growth / 1024
+    );
     assert_eq!(s.steps_done(), 7500 + s.flush_frames());
     assert_eq!(words, 0);
     assert!(growth < MAX_GROWTH_BYTES, "memory grew by {growth} bytes");
@@ -98,16 +112,33 @@ fn silence_agrees_with_moshi() {
     let dir = common::tiny_model();
     let dev = candle_core::Device::Cpu;
     let cfg = &m.config;
-    let lm = moshi::lm::load_lm_model(cfg.lm_config(true), dir.join("model.safetensors"), candle_core::DType::F32, &dev).unwrap();
-    let mimi = moshi::mimi::load(dir.join(&cfg.mimi_name).to_str().unwrap(), Some(cfg.n_q), &dev).unwrap();
+    let lm = moshi::lm::load_lm_model(
+        cfg.lm_config(true),
+        dir.join("model.safetensors"),
+        candle_core::DType::F32,
+        &dev,
+    )
+    .unwrap();
+    let mimi = moshi::mimi::load(
+        dir.join(&cfg.mimi_name).to_str().unwrap(),
+        Some(cfg.n_q),
+        &dev,
+    )
+    .unwrap();
     let mut state = moshi::asr::State::new(1, cfg.asr_delay_in_tokens(), 0.0, mimi, lm).unwrap();
     let mut moshi_words = 0;
     for frame in pcm.chunks_exact(FRAME_SAMPLES) {
         let t = candle_core::Tensor::from_slice(frame, (1, 1, FRAME_SAMPLES), &dev).unwrap();
-        for msg in state.step_pcm(t, None, &moshi::StreamMask::empty(), |_, _, _| {}).unwrap() {
+        for msg in state
+            .step_pcm(t, None, &moshi::StreamMask::empty(), |_, _, _| {})
+            .unwrap()
+        {
             moshi_words += matches!(msg, moshi::asr::AsrMsg::Word { .. }) as usize;
         }
     }
-    let our_words = ours.iter().filter(|e| matches!(e, Event::Word { .. })).count();
+    let our_words = ours
+        .iter()
+        .filter(|e| matches!(e, Event::Word { .. }))
+        .count();
     assert_eq!(our_words, moshi_words);
 }

@@ -84,7 +84,10 @@ impl Config {
             num_heads: 16,
             num_layers: 16,
             causal: true,
-            stt_config: SttConfig { audio_silence_prefix_seconds: 0.0, audio_delay_seconds: 0.5 },
+            stt_config: SttConfig {
+                audio_silence_prefix_seconds: 0.0,
+                audio_delay_seconds: 0.5,
+            },
             extra_heads_num_heads: Some(VAD_HEADS),
             extra_heads_dim: Some(VAD_HEAD_DIM),
             other: serde_json::Map::new(),
@@ -93,12 +96,17 @@ impl Config {
 
     /// The same architecture at another size (synthetic models).
     pub fn sized(dim: usize, num_heads: usize, num_layers: usize) -> Self {
-        Self { dim, num_heads, num_layers, ..Self::stt_1b_en_fr() }
+        Self {
+            dim,
+            num_heads,
+            num_layers,
+            ..Self::stt_1b_en_fr()
+        }
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let cfg: Self =
-            serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("config.json: {e}")))?;
+        let cfg: Self = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Config(format!("config.json: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -113,17 +121,28 @@ impl Config {
         if self.dim == 0 || self.num_heads == 0 || self.num_layers == 0 {
             return bad("dim, num_heads and num_layers must be positive".into());
         }
-        if self.dim % self.num_heads != 0 || (self.dim / self.num_heads) % 2 != 0 {
-            return bad(format!("dim {} must split into {} even-sized heads", self.dim, self.num_heads));
+        if !self.dim.is_multiple_of(self.num_heads) || !(self.dim / self.num_heads).is_multiple_of(2) {
+            return bad(format!(
+                "dim {} must split into {} even-sized heads",
+                self.dim, self.num_heads
+            ));
         }
         if self.n_q == 0 || self.n_q > 32 {
-            return bad(format!("n_q {} must be within 1..=32 (Mimi has 32 codebooks)", self.n_q));
+            return bad(format!(
+                "n_q {} must be within 1..=32 (Mimi has 32 codebooks)",
+                self.n_q
+            ));
         }
         if self.card == 0 || self.text_card <= TEXT_PAD_TOKEN as usize || self.context == 0 {
             return bad("card, text_card and context must be positive".into());
         }
-        if !(self.stt_config.audio_delay_seconds >= 0.0 && self.stt_config.audio_delay_seconds < 60.0) {
-            return bad(format!("audio_delay_seconds {}", self.stt_config.audio_delay_seconds));
+        if !(self.stt_config.audio_delay_seconds >= 0.0
+            && self.stt_config.audio_delay_seconds < 60.0)
+        {
+            return bad(format!(
+                "audio_delay_seconds {}",
+                self.stt_config.audio_delay_seconds
+            ));
         }
         Ok(())
     }
@@ -217,7 +236,10 @@ mod tests {
             "stt_config": {"audio_silence_prefix_seconds": 0.0, "audio_delay_seconds": 0.5}}"#;
         let c = Config::from_json(json.as_bytes()).unwrap();
         assert_eq!(c.extra_heads_num_heads, None);
-        assert_eq!(c.other.get("model_type").and_then(|v| v.as_str()), Some("stt"));
+        assert_eq!(
+            c.other.get("model_type").and_then(|v| v.as_str()),
+            Some("stt")
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub enum Error {
     MissingTensor { name: String },
 
     #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    ShapeMismatch { name: String, expected: Vec<usize>, found: Vec<usize> },
+    ShapeMismatch {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
 
     #[error("tensor `{name}`: {reason}")]
     BadTensor { name: String, reason: String },

@@ -17,10 +17,17 @@ pub struct MimiEncoder {
 
 impl MimiEncoder {
     pub fn load(weights: &SafetensorsFile, cfg: &Config, device: &Device) -> Result<Self> {
-        let mimi = moshi::mimi::Mimi::new(cfg.mimi_config(), weights.var_builder(device)).map_err(|e| {
-            Error::WeightFile { file: weights.file_name().to_string(), reason: candle_message(e) }
-        })?;
-        Ok(Self { mimi, n_q: cfg.n_q, device: device.clone() })
+        let mimi = moshi::mimi::Mimi::new(cfg.mimi_config(), weights.var_builder(device)).map_err(
+            |e| Error::WeightFile {
+                file: weights.file_name().to_string(),
+                reason: candle_message(e),
+            },
+        )?;
+        Ok(Self {
+            mimi,
+            n_q: cfg.n_q,
+            device: device.clone(),
+        })
     }
 
     pub fn num_codebooks(&self) -> usize {
@@ -37,7 +44,9 @@ impl MimiEncoder {
             )));
         }
         let xs = Tensor::from_slice(pcm, (1, 1, FRAME_SAMPLES), &self.device)?;
-        let codes = self.mimi.encode_step(&StreamTensor::from_tensor(xs), &StreamMask::empty())?;
+        let codes = self
+            .mimi
+            .encode_step(&StreamTensor::from_tensor(xs), &StreamMask::empty())?;
         match codes.as_option() {
             None => Ok(None),
             Some(codes) => {

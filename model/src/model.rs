@@ -17,8 +17,12 @@ pub const CONFIG_FILE: &str = "config.json";
 /// LM files in the order a directory is searched when none is named: the
 /// community Q4_K GGUF is the fastest on a CPU, then Q8_0, our Q4_0, and the
 /// upstream bf16 safetensors.
-pub const LM_FILES: [&str; 4] =
-    ["model-q4k.gguf", "model-q80.gguf", "model-q40.gguf", "model.safetensors"];
+pub const LM_FILES: [&str; 4] = [
+    "model-q4k.gguf",
+    "model-q80.gguf",
+    "model-q40.gguf",
+    "model.safetensors",
+];
 
 pub struct Model {
     pub config: Config,
@@ -37,7 +41,12 @@ impl Model {
     ) -> Result<Self> {
         let lm = LmWeights::from_shards(lm_name, lm)?;
         let mimi = SafetensorsFile::from_shards(&config.mimi_name, mimi)?;
-        Ok(Self { config, lm, mimi, tokenizer: tokenizer.map(Arc::new) })
+        Ok(Self {
+            config,
+            lm,
+            mimi,
+            tokenizer: tokenizer.map(Arc::new),
+        })
     }
 
     /// Loads a model directory laid out as upstream's: `config.json`, the
@@ -91,6 +100,11 @@ impl Model {
     /// A session on moshi's CPU LM.
     pub fn cpu_session(&self) -> Result<Session<CpuStepper>> {
         let dev = Device::Cpu;
-        Ok(Session::new(&self.config, self.mimi_encoder(&dev)?, self.cpu_stepper(&dev)?, self.tokenizer.clone()))
+        Ok(Session::new(
+            &self.config,
+            self.mimi_encoder(&dev)?,
+            self.cpu_stepper(&dev)?,
+            self.tokenizer.clone(),
+        ))
     }
 }

@@ -25,11 +25,20 @@ use crate::tokenizer::Tokenizer;
 pub enum Event {
     /// One LM step finished. `step_idx` counts from 1, as moshi's
     /// `AsrMsg::Step` does.
-    Step { step_idx: usize, text_token: u32, end_of_turn: Vec<f32>, text_logits: Option<Vec<f32>> },
+    Step {
+        step_idx: usize,
+        text_token: u32,
+        end_of_turn: Vec<f32>,
+        text_logits: Option<Vec<f32>>,
+    },
     /// The word being spoken changed (not final).
     Partial { text: String, start_s: f64 },
     /// A word is final.
-    Word { text: String, tokens: Vec<u32>, start_s: f64 },
+    Word {
+        text: String,
+        tokens: Vec<u32>,
+        start_s: f64,
+    },
     /// The last final word ended at `stop_s`.
     WordEnd { stop_s: f64 },
 }
@@ -56,7 +65,12 @@ pub struct Session<S> {
 }
 
 impl<S: LmStepper> Session<S> {
-    pub fn new(cfg: &Config, mimi: MimiEncoder, stepper: S, tokenizer: Option<Arc<Tokenizer>>) -> Self {
+    pub fn new(
+        cfg: &Config,
+        mimi: MimiEncoder,
+        stepper: S,
+        tokenizer: Option<Arc<Tokenizer>>,
+    ) -> Self {
         let delay_steps = cfg.asr_delay_in_tokens();
         // Upstream stt-rs pads `audio_delay_seconds + 1` s of silence at the end.
         let flush_s = cfg.stt_config.audio_delay_seconds + 1.0;
@@ -114,7 +128,9 @@ impl<S: LmStepper> Session<S> {
     /// Feeds 24 kHz mono samples, any number; runs every whole frame.
     pub async fn push_pcm(&mut self, pcm: &[f32]) -> Result<Vec<Event>> {
         if let Some(i) = pcm.iter().position(|x| !x.is_finite()) {
-            return Err(Error::InvalidInput(format!("sample {i} of this chunk is not a finite number")));
+            return Err(Error::InvalidInput(format!(
+                "sample {i} of this chunk is not a finite number"
+            )));
         }
         if !self.prefix_done {
             self.prefix_done = true;
@@ -192,14 +208,21 @@ impl<S: LmStepper> Session<S> {
     async fn step_codes(&mut self, codes: Vec<u32>, events: &mut Vec<Event>) -> Result<()> {
         let n_q = self.mimi.num_codebooks();
         if codes.len() != n_q {
-            return Err(Error::InvalidInput(format!("{} codes for {n_q} codebooks", codes.len())));
+            return Err(Error::InvalidInput(format!(
+                "{} codes for {n_q} codebooks",
+                codes.len()
+            )));
         }
         // The audio is fed one step late: step 0 sees pads.
         let fed = match self.previous_codes.replace(codes) {
             Some(prev) => prev,
             None => vec![self.audio_pad_token; n_q],
         };
-        let text = if self.submitted_steps == 0 { TextInput::Start } else { TextInput::Previous };
+        let text = if self.submitted_steps == 0 {
+            TextInput::Start
+        } else {
+            TextInput::Previous
+        };
         self.stepper.submit(text, &fed)?;
         self.submitted_steps += 1;
         while self.stepper.in_flight() > self.stepper.max_in_flight() {
@@ -212,7 +235,11 @@ impl<S: LmStepper> Session<S> {
     fn decode(&self, tokens: &[u32]) -> String {
         match &self.tokenizer {
             Some(t) => t.decode(tokens),
-            None => tokens.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(""),
+            None => tokens
+                .iter()
+                .map(|t| format!("<{t}>"))
+                .collect::<Vec<_>>()
+                .join(""),
         }
     }
 
@@ -232,13 +259,20 @@ impl<S: LmStepper> Session<S> {
             if !self.word_tokens.is_empty() {
                 let tokens = std::mem::take(&mut self.word_tokens);
                 let text = self.decode(&tokens);
-                events.push(Event::Word { text, tokens, start_s: self.last_stop_s });
+                events.push(Event::Word {
+                    text,
+                    tokens,
+                    start_s: self.last_stop_s,
+                });
                 self.unended_word = true;
             }
         } else {
             self.word_tokens.push(token);
             let text = self.decode(&self.word_tokens);
-            events.push(Event::Partial { text, start_s: self.last_stop_s });
+            events.push(Event::Partial {
+                text,
+                start_s: self.last_stop_s,
+            });
         }
         if token == TEXT_END_OF_PADDING_TOKEN {
             let stop_s = (self.steps_done - self.delay_steps) as f64 / FRAME_RATE_HZ;

@@ -76,7 +76,10 @@ impl CpuStepper {
         let has_vad = weights.contains("extra_heads.0.weight");
         let lm_cfg = cfg.lm_config(has_vad);
         let lm = moshi::lm::LmModel::new(&lm_cfg, weights.var_builder(device)?).map_err(|e| {
-            Error::WeightFile { file: weights.file_name().to_string(), reason: candle_message(e) }
+            Error::WeightFile {
+                file: weights.file_name().to_string(),
+                reason: candle_message(e),
+            }
         })?;
         Ok(Self {
             lm,
@@ -116,12 +119,23 @@ impl CpuStepper {
         }
         let text_logits = logits.i((.., 0))?;
         let token = text_logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-        let text_token = *token.first().ok_or_else(|| Error::Stepper("empty argmax".into()))?;
+        let text_token = *token
+            .first()
+            .ok_or_else(|| Error::Stepper("empty argmax".into()))?;
         let text_logits = match self.keep_logits {
-            true => Some(text_logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
+            true => Some(
+                text_logits
+                    .to_dtype(DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            ),
             false => None,
         };
-        Ok(StepOutput { text_token, end_of_turn, text_logits })
+        Ok(StepOutput {
+            text_token,
+            end_of_turn,
+            text_logits,
+        })
     }
 }
 
@@ -130,9 +144,9 @@ impl LmStepper for CpuStepper {
         let text = match text {
             TextInput::Start => self.start_token,
             TextInput::Forced(t) => t,
-            TextInput::Previous => self.previous.ok_or_else(|| {
-                Error::Stepper("TextInput::Previous on the first step".into())
-            })?,
+            TextInput::Previous => self
+                .previous
+                .ok_or_else(|| Error::Stepper("TextInput::Previous on the first step".into()))?,
         };
         let out = self.step(text, audio_codes)?;
         self.previous = Some(out.text_token);
@@ -141,7 +155,9 @@ impl LmStepper for CpuStepper {
     }
 
     async fn receive(&mut self) -> Result<StepOutput> {
-        self.done.pop_front().ok_or_else(|| Error::Stepper("receive with no step in flight".into()))
+        self.done
+            .pop_front()
+            .ok_or_else(|| Error::Stepper("receive with no step in flight".into()))
     }
 
     fn in_flight(&self) -> usize {

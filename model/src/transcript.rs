@@ -33,14 +33,23 @@ pub const END_OF_TURN_THRESHOLD: f32 = 0.5;
 
 impl Transcript {
     pub fn new(delay_steps: usize) -> Self {
-        Self { delay_steps, ..Default::default() }
+        Self {
+            delay_steps,
+            ..Default::default()
+        }
     }
 
     pub fn push(&mut self, event: &Event) {
         match event {
-            Event::Step { step_idx, end_of_turn, .. } => {
+            Event::Step {
+                step_idx,
+                end_of_turn,
+                ..
+            } => {
                 let t = step_idx.saturating_sub(self.delay_steps) as f64 / FRAME_RATE_HZ;
-                let eot = end_of_turn.get(END_OF_TURN_HEAD).is_some_and(|&p| p > END_OF_TURN_THRESHOLD);
+                let eot = end_of_turn
+                    .get(END_OF_TURN_HEAD)
+                    .is_some_and(|&p| p > END_OF_TURN_THRESHOLD);
                 if eot && !self.in_turn_end && !self.words.is_empty() {
                     self.end_of_turn_s.push(t);
                 }
@@ -50,7 +59,11 @@ impl Transcript {
             Event::Word { text, start_s, .. } => {
                 // Closed at this step; the model may stamp a later end.
                 let end_s = self.last_step_s.max(*start_s);
-                self.words.push(TimedWord { text: text.clone(), start_s: *start_s, end_s });
+                self.words.push(TimedWord {
+                    text: text.clone(),
+                    start_s: *start_s,
+                    end_s,
+                });
             }
             Event::WordEnd { stop_s } => {
                 if let Some(w) = self.words.last_mut() {
@@ -62,6 +75,10 @@ impl Transcript {
     }
 
     pub fn text(&self) -> String {
-        self.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
+        self.words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }

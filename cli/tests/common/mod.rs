@@ -13,7 +13,9 @@ use stt_model::weights::quant::QuantType;
 pub const CLIPS: [&str; 3] = ["bria.mp3", "loona.mp3", "sample_fr_hibiki_crepes.mp3"];
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/audio").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/audio")
+        .join(name)
 }
 
 pub fn clip_24k(name: &str) -> Vec<f32> {
@@ -49,7 +51,9 @@ pub fn make_once(dir: &Path, opts: &SynthOptions) {
 
 /// A scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scratch").join(name);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scratch")
+        .join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("scratch dir");
     d

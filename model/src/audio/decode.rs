@@ -2,7 +2,7 @@
 //! source sample rate, one packet at a time.
 
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
-use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::conv::FromSample;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
@@ -11,8 +11,8 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 use symphonia::core::sample::Sample;
 
-use super::AudioError;
 use super::resample::MAX_RATE_HZ;
+use super::AudioError;
 
 /// Consecutive undecodable packets tolerated before giving up. MP3 streams
 /// can carry an occasional corrupt frame; a run this long means the data is
@@ -292,7 +292,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use crate::audio::{AudioError, AudioStream, TARGET_SAMPLE_RATE_HZ, read_all_24k};
+    use crate::audio::{read_all_24k, AudioError, AudioStream, TARGET_SAMPLE_RATE_HZ};
     use std::f64::consts::PI;
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU32, Ordering};

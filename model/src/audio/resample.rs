@@ -340,11 +340,10 @@ mod tests {
             .collect();
         let out = one_shot(&input, 24_000, 24_000);
         assert_eq!(out.len(), input.len());
-        assert!(
-            out.iter()
-                .zip(&input)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-        );
+        assert!(out
+            .iter()
+            .zip(&input)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
@@ -465,10 +464,8 @@ mod tests {
         }
         // DC is preserved exactly in the interior.
         let out = one_shot(&vec![0.25; 20_000], 44_100, 24_000);
-        assert!(
-            out[500..out.len() - 500]
-                .iter()
-                .all(|v| (v - 0.25).abs() < 1e-5)
-        );
+        assert!(out[500..out.len() - 500]
+            .iter()
+            .all(|v| (v - 0.25).abs() < 1e-5));
     }
 }

@@ -19,7 +19,10 @@ pub struct GgufFile {
 
 impl GgufFile {
     pub fn from_shards(name: &str, shards: Shards) -> Result<Self> {
-        let bad = |reason: String| Error::WeightFile { file: name.to_string(), reason };
+        let bad = |reason: String| Error::WeightFile {
+            file: name.to_string(),
+            reason,
+        };
         let mut reader = shards.reader();
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| bad(format!("not a valid GGUF file: {}", candle_message(e))))?;
@@ -34,7 +37,10 @@ impl GgufFile {
             }
             let bytes = (numel / block) as u64 * info.ggml_dtype.type_size() as u64;
             let start = content.tensor_data_offset.checked_add(info.offset);
-            if start.and_then(|s| s.checked_add(bytes)).is_none_or(|end| end > shards.len()) {
+            if start
+                .and_then(|s| s.checked_add(bytes))
+                .is_none_or(|end| end > shards.len())
+            {
                 return Err(bad(format!(
                     "tensor `{tname}` ({:?}, {:?}) runs past the end of the file ({} bytes): truncated?",
                     info.ggml_dtype,
@@ -43,7 +49,11 @@ impl GgufFile {
                 )));
             }
         }
-        Ok(Self { name: name.to_string(), shards, content })
+        Ok(Self {
+            name: name.to_string(),
+            shards,
+            content,
+        })
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -61,9 +71,13 @@ impl GgufFile {
     /// Reads one tensor as candle's `QTensor`.
     pub fn qtensor(&self, name: &str, device: &Device) -> Result<candle_core::quantized::QTensor> {
         if !self.contains(name) {
-            return Err(Error::MissingTensor { name: name.to_string() });
+            return Err(Error::MissingTensor {
+                name: name.to_string(),
+            });
         }
-        Ok(self.content.tensor(&mut self.shards.reader(), name, device)?)
+        Ok(self
+            .content
+            .tensor(&mut self.shards.reader(), name, device)?)
     }
 
     /// candle's quantized var builder. It only takes one contiguous buffer,

@@ -30,7 +30,9 @@ impl LmWeights {
         if &magic == gguf::GGUF_MAGIC {
             Ok(Self::Gguf(gguf::GgufFile::from_shards(name, shards)?))
         } else {
-            Ok(Self::Safetensors(safetensors::SafetensorsFile::from_shards(name, shards)?))
+            Ok(Self::Safetensors(
+                safetensors::SafetensorsFile::from_shards(name, shards)?,
+            ))
         }
     }
 

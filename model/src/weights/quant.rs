@@ -76,10 +76,12 @@ pub const Q4K_BLOCK_BYTES: usize = 2 + 2 + 12 + QK_K / 2;
 /// Quantizes `xs` (a multiple of the block size) and appends the blocks.
 pub fn quantize(ty: QuantType, xs: &[f32], out: &mut Vec<u8>) {
     match ty {
-        QuantType::F32 => xs.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        QuantType::F16 => {
-            xs.iter().for_each(|x| out.extend_from_slice(&f16::from_f32(*x).to_le_bytes()))
-        }
+        QuantType::F32 => xs
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        QuantType::F16 => xs
+            .iter()
+            .for_each(|x| out.extend_from_slice(&f16::from_f32(*x).to_le_bytes())),
         QuantType::Q8_0 => xs.chunks_exact(32).for_each(|b| quantize_q8_0(b, out)),
         QuantType::Q4_0 => xs.chunks_exact(32).for_each(|b| quantize_q4_0(b, out)),
         QuantType::Q4K => xs.chunks_exact(QK_K).for_each(|b| quantize_q4k(b, out)),
@@ -119,7 +121,9 @@ fn quantize_q8_0(xs: &[f32], out: &mut Vec<u8>) {
 fn quantize_q4_0(xs: &[f32], out: &mut Vec<u8>) {
     // As ggml: the value of largest magnitude maps to -8, so its sign picks
     // which end of the asymmetric [-8, 7] range is used in full.
-    let max = xs.iter().fold(0f32, |m, &x| if x.abs() > m.abs() { x } else { m });
+    let max = xs
+        .iter()
+        .fold(0f32, |m, &x| if x.abs() > m.abs() { x } else { m });
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
@@ -134,7 +138,10 @@ fn q4k_scale_min(j: usize, s: &[u8]) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {
-        ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+        (
+            (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
     }
 }
 
@@ -159,8 +166,16 @@ fn quantize_q4k(xs: &[f32], out: &mut Vec<u8>) {
     let mut mn = [0u8; 8];
     for j in 0..8 {
         // Round the scale up so the whole range still fits in 15 steps.
-        sc[j] = if df > 0.0 { (scales[j] / df).ceil().min(63.0) as u8 } else { 0 };
-        mn[j] = if dminf > 0.0 { (mins[j] / dminf).round().min(63.0) as u8 } else { 0 };
+        sc[j] = if df > 0.0 {
+            (scales[j] / df).ceil().min(63.0) as u8
+        } else {
+            0
+        };
+        mn[j] = if dminf > 0.0 {
+            (mins[j] / dminf).round().min(63.0) as u8
+        } else {
+            0
+        };
     }
     let mut packed = [0u8; 12];
     for j in 0..8 {
@@ -216,9 +231,13 @@ mod tests {
 
     fn gaussian(n: usize, seed: u64) -> Vec<f32> {
         // Box–Muller over a small LCG: deterministic, no dependency.
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let mut next = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
         };
         (0..n)
@@ -256,7 +275,13 @@ mod tests {
         xs[5] = 0.0;
         xs[100..132].fill(0.0); // an all-zero block
         xs[300..332].fill(-1.5); // a constant block
-        for ty in [QuantType::F32, QuantType::F16, QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4K] {
+        for ty in [
+            QuantType::F32,
+            QuantType::F16,
+            QuantType::Q8_0,
+            QuantType::Q4_0,
+            QuantType::Q4K,
+        ] {
             let mut bytes = vec![];
             quantize(ty, &xs, &mut bytes);
             assert_eq!(bytes.len(), ty.bytes_for(n), "{ty:?} size");

@@ -49,9 +49,15 @@ fn dtype_of(s: &str) -> Option<DType> {
 
 impl SafetensorsFile {
     pub fn from_shards(name: &str, shards: Shards) -> Result<Self> {
-        let bad = |reason: String| Error::WeightFile { file: name.to_string(), reason };
+        let bad = |reason: String| Error::WeightFile {
+            file: name.to_string(),
+            reason,
+        };
         if shards.len() < 8 {
-            return Err(bad(format!("{} bytes is too short for a safetensors file", shards.len())));
+            return Err(bad(format!(
+                "{} bytes is too short for a safetensors file",
+                shards.len()
+            )));
         }
         let mut n = [0u8; 8];
         shards.read_at(0, &mut n)?;
@@ -87,10 +93,19 @@ impl SafetensorsFile {
             }
             tensors.insert(
                 tname,
-                TensorEntry { dtype, shape: e.shape, start: data_start + s, end: data_start + t },
+                TensorEntry {
+                    dtype,
+                    shape: e.shape,
+                    start: data_start + s,
+                    end: data_start + t,
+                },
             );
         }
-        Ok(Self { name: name.to_string(), shards, tensors })
+        Ok(Self {
+            name: name.to_string(),
+            shards,
+            tensors,
+        })
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -103,10 +118,9 @@ impl SafetensorsFile {
 
     /// Loads one tensor in its stored dtype.
     pub fn tensor(&self, name: &str, device: &Device) -> Result<Tensor> {
-        let e = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| Error::MissingTensor { name: name.to_string() })?;
+        let e = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
         let bytes = self.shards.read_vec(e.start, (e.end - e.start) as usize)?;
         Ok(Tensor::from_raw_buffer(&bytes, e.dtype, &e.shape, device)?)
     }

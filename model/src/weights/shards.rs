@@ -25,7 +25,11 @@ impl Shards {
             starts.push(len);
             len += p.len() as u64;
         }
-        Self { parts: Arc::new(parts), starts: Arc::new(starts), len }
+        Self {
+            parts: Arc::new(parts),
+            starts: Arc::new(starts),
+            len,
+        }
     }
 
     /// Reads a file from disk in 256 MiB shards.
@@ -37,7 +41,9 @@ impl Shards {
         let mut parts = vec![];
         loop {
             let mut part = Vec::with_capacity(FILE_SHARD_BYTES);
-            let n = (&mut file).take(FILE_SHARD_BYTES as u64).read_to_end(&mut part)?;
+            let n = (&mut file)
+                .take(FILE_SHARD_BYTES as u64)
+                .read_to_end(&mut part)?;
             if n == 0 {
                 break;
             }
@@ -64,11 +70,18 @@ impl Shards {
         if end.is_none_or(|end| end > self.len) {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                format!("read of {} bytes at {offset} past the end ({} bytes)", buf.len(), self.len),
+                format!(
+                    "read of {} bytes at {offset} past the end ({} bytes)",
+                    buf.len(),
+                    self.len
+                ),
             )));
         }
         // The part holding `offset`: the last one starting at or before it.
-        let mut idx = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let mut idx = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
         let mut pos = offset;
         let mut done = 0;
         while done < buf.len() {
@@ -98,7 +111,10 @@ impl Shards {
     }
 
     pub fn reader(&self) -> ShardReader {
-        ShardReader { shards: self.clone(), pos: 0 }
+        ShardReader {
+            shards: self.clone(),
+            pos: 0,
+        }
     }
 }
 
@@ -141,11 +157,19 @@ mod tests {
     #[test]
     fn reads_across_shard_boundaries() {
         let whole: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
-        let parts = vec![whole[..3].to_vec(), vec![], whole[3..500].to_vec(), whole[500..].to_vec()];
+        let parts = vec![
+            whole[..3].to_vec(),
+            vec![],
+            whole[3..500].to_vec(),
+            whole[500..].to_vec(),
+        ];
         let s = Shards::new(parts);
         assert_eq!(s.len(), 1000);
         for (off, len) in [(0, 1000), (2, 5), (499, 2), (500, 500), (999, 1), (1000, 0)] {
-            assert_eq!(s.read_vec(off, len).unwrap(), &whole[off as usize..off as usize + len]);
+            assert_eq!(
+                s.read_vec(off, len).unwrap(),
+                &whole[off as usize..off as usize + len]
+            );
         }
         assert!(s.read_vec(999, 2).is_err());
         assert!(s.read_vec(u64::MAX, 2).is_err());

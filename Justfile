@@ -1,0 +1,18 @@
+# stt-web recipes. `just` is optional: every recipe is a plain command.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") + "/.cache/stt-web-target")
+
+# Transcribe audio files with the upstream model (downloaded once).
+transcribe +ARGS:
+    cargo run --release -p stt-cli -- transcribe {{ARGS}}
+
+# Formatting, clippy (native + wasm32) and every test.
+test:
+    scripts/test
+
+# A synthetic model: `just synth /tmp/tiny tiny` or `just synth /tmp/full full`.
+synth DIR PRESET="tiny":
+    cargo run --release -p stt-cli -- synth --out {{DIR}} --preset {{PRESET}} --gguf q4_0,q4_k,q8_0
+
+# Check that stt-model builds for the browser.
+wasm-check:
+    cargo clippy --release -p stt-model --target wasm32-unknown-unknown -- -D warnings
