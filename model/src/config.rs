@@ -121,7 +121,9 @@ impl Config {
         if self.dim == 0 || self.num_heads == 0 || self.num_layers == 0 {
             return bad("dim, num_heads and num_layers must be positive".into());
         }
-        if !self.dim.is_multiple_of(self.num_heads) || !(self.dim / self.num_heads).is_multiple_of(2) {
+        if !self.dim.is_multiple_of(self.num_heads)
+            || !(self.dim / self.num_heads).is_multiple_of(2)
+        {
             return bad(format!(
                 "dim {} must split into {} even-sized heads",
                 self.dim, self.num_heads
