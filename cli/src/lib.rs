@@ -1,6 +1,7 @@
 //! The library behind `stt-cli`: synthetic models, quantization, weight-file
 //! writers and transcript formats. The binary in `main.rs` stays thin.
 
+pub mod bench;
 pub mod hub;
 pub mod output;
 pub mod quantize;

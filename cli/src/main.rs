@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 1 an input or model failed (the message says
 //! which); 2 bad command line.
 
+mod decode_pcm;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +56,11 @@ enum Command {
         #[arg(long = "type", value_parser = ["q4_0", "q4_k", "q8_0"])]
         ty: String,
     },
+    /// Time LM steps on the GPU (and the CPU) and print JSON.
+    Bench(stt_cli::bench::BenchArgs),
+    /// Decoded 24 kHz mono PCM of a file, as raw f32 (parity goldens).
+    #[command(hide = true)]
+    DecodePcm(decode_pcm::DecodePcmArgs),
 }
 
 fn parse_quant(s: &str) -> Result<QuantType> {
@@ -87,6 +94,8 @@ fn run(cli: Cli) -> Result<bool> {
             stt_cli::quantize::quantize_file(&input, &output, parse_quant(&ty)?)?;
             Ok(true)
         }
+        Command::DecodePcm(args) => decode_pcm::run(args),
+        Command::Bench(args) => stt_cli::bench::run(args),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use stt_model::audio::AudioStream;
-use stt_model::{block_on, CpuStepper, Model, Session, Transcript};
+use stt_model::{block_on, LmStepper, Model, Session, Transcript};
 
 use crate::output::{self, Format};
 
@@ -33,6 +33,16 @@ pub struct TranscribeArgs {
     /// Print timings and the real-time factor on stderr.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Where the LM runs: the GPU when an adapter exists (auto), or force one.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Auto,
+    Gpu,
+    Cpu,
 }
 
 /// Extensions picked up when a directory is given.
@@ -84,7 +94,10 @@ struct Stats {
     wall_s: f64,
 }
 
-fn transcribe_one(session: &mut Session<CpuStepper>, input: &str) -> Result<(Transcript, Stats)> {
+fn transcribe_one<S: LmStepper>(
+    session: &mut Session<S>,
+    input: &str,
+) -> Result<(Transcript, Stats)> {
     let started = Instant::now();
     let mut stream = open_input(input)?;
     session.reset()?;
@@ -149,16 +162,47 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
             dir.display()
         );
     }
-    let mut session = model
-        .cpu_session()
-        .with_context(|| format!("loading the model from {}", dir.display()))?;
+    let context = || format!("loading the model from {}", dir.display());
+    if args.backend != Backend::Cpu {
+        let opts = stt_wgpu::GpuOptions::default();
+        match block_on(stt_wgpu::GpuStepper::new(&model.lm, &model.config, opts)) {
+            Ok(gpu) => {
+                let name = gpu.capabilities().adapter.clone();
+                let mimi = model
+                    .mimi_encoder(&candle_core::Device::Cpu)
+                    .with_context(context)?;
+                let mut session = Session::new(&model.config, mimi, gpu, model.tokenizer.clone());
+                if args.verbose {
+                    eprintln!(
+                        "model loaded from {} in {:.2} s; LM on the GPU ({name})",
+                        dir.display(),
+                        load_started.elapsed().as_secs_f64()
+                    );
+                }
+                return run_inputs(&mut session, &inputs, &args);
+            }
+            Err(e) if args.backend == Backend::Auto => {
+                eprintln!("note: the LM runs on the CPU: no usable GPU ({e})");
+            }
+            Err(e) => return Err(anyhow::Error::new(e)).with_context(context),
+        }
+    }
+    let mut session = model.cpu_session().with_context(context)?;
     if args.verbose {
         eprintln!(
-            "model loaded from {} in {:.2} s",
+            "model loaded from {} in {:.2} s; LM on the CPU",
             dir.display(),
             load_started.elapsed().as_secs_f64()
         );
     }
+    run_inputs(&mut session, &inputs, &args)
+}
+
+fn run_inputs<S: LmStepper>(
+    session: &mut Session<S>,
+    inputs: &[String],
+    args: &TranscribeArgs,
+) -> Result<bool> {
     let several = inputs.len() > 1;
     if let Some(out) = &args.output {
         if several {
@@ -167,8 +211,9 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
     }
     let mut all_ok = true;
     let stdout = std::io::stdout();
-    for input in &inputs {
-        let (transcript, stats) = match transcribe_one(&mut session, input) {
+    for input in inputs {
+        let input = input.as_str();
+        let (transcript, stats) = match transcribe_one(session, input) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {input}: {e:#}");

@@ -44,6 +44,8 @@ fn transcribe(model: &Path, lm: &str, input: &Path) -> Outcome {
         "--lm",
         lm,
         "--offline",
+        "--backend",
+        "cpu",
     ])
 }
 

@@ -72,14 +72,33 @@ pub struct CpuStepper {
 
 impl CpuStepper {
     pub fn load(weights: &LmWeights, cfg: &Config, device: &Device) -> Result<Self> {
+        Self::load_with(weights, cfg, device, weights.var_builder(device)?)
+    }
+
+    /// moshi's LM on the weights dequantized to f32 (see
+    /// [`LmWeights::dequantized_var_builder`]): the reference for engines
+    /// that keep activations in f32.
+    pub fn load_dequantized(weights: &LmWeights, cfg: &Config, device: &Device) -> Result<Self> {
+        Self::load_with(
+            weights,
+            cfg,
+            device,
+            weights.dequantized_var_builder(device)?,
+        )
+    }
+
+    fn load_with(
+        weights: &LmWeights,
+        cfg: &Config,
+        device: &Device,
+        vb: moshi::nn::MaybeQuantizedVarBuilder<'_>,
+    ) -> Result<Self> {
         // The end-of-turn heads are optional: one upstream file lacks them.
         let has_vad = weights.contains("extra_heads.0.weight");
         let lm_cfg = cfg.lm_config(has_vad);
-        let lm = moshi::lm::LmModel::new(&lm_cfg, weights.var_builder(device)?).map_err(|e| {
-            Error::WeightFile {
-                file: weights.file_name().to_string(),
-                reason: candle_message(e),
-            }
+        let lm = moshi::lm::LmModel::new(&lm_cfg, vb).map_err(|e| Error::WeightFile {
+            file: weights.file_name().to_string(),
+            reason: candle_message(e),
         })?;
         Ok(Self {
             lm,

@@ -91,3 +91,44 @@ impl GgufFile {
         })
     }
 }
+
+/// Dequantizing view: the GGUF's values as f32 tensors, for the CPU
+/// reference that does the same arithmetic as a GPU engine reading these
+/// weights (candle's quantized matmul would also quantize the activations).
+impl candle_nn::var_builder::SimpleBackend for &GgufFile {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: candle_core::DType,
+        dev: &Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        let t = self.get_unchecked(name, dtype, dev)?;
+        if t.dims() != s.dims() {
+            let e = Error::ShapeMismatch {
+                name: name.to_string(),
+                expected: s.dims().to_vec(),
+                found: t.dims().to_vec(),
+            };
+            return Err(candle_core::Error::Msg(e.to_string()));
+        }
+        Ok(t)
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        dtype: candle_core::DType,
+        dev: &Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        let q = self
+            .qtensor(name, dev)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        q.dequantize(dev)?.to_dtype(dtype)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.contains(name)
+    }
+}

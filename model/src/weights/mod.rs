@@ -54,6 +54,20 @@ impl LmWeights {
         matches!(self, Self::Gguf(_))
     }
 
+    /// moshi's var builder over these weights with quantized tensors
+    /// dequantized to f32: the arithmetic of an engine that reads the
+    /// quantized weights but keeps activations in f32 (the GPU engine).
+    pub fn dequantized_var_builder(&self, device: &Device) -> Result<MaybeQuantizedVarBuilder<'_>> {
+        Ok(match self {
+            Self::Safetensors(f) => MaybeQuantizedVarBuilder::Real(f.var_builder(device)),
+            Self::Gguf(f) => MaybeQuantizedVarBuilder::Real(candle_nn::VarBuilder::from_backend(
+                Box::new(f),
+                candle_core::DType::F32,
+                device.clone(),
+            )),
+        })
+    }
+
     /// moshi's var builder over these weights; safetensors become f32 on the
     /// CPU (candle's CPU bf16 matmul is slow and upstream stt-rs does the same).
     pub fn var_builder(&self, device: &Device) -> Result<MaybeQuantizedVarBuilder<'static>> {

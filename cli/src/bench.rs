@@ -1,0 +1,119 @@
+//! `stt-cli bench`: LM step speed of the GPU engine (and, with `--cpu`,
+//! moshi's CPU LM) on a model directory, printed as one JSON object.
+//! Numbers compare only within one run: these machines are noisy.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use stt_model::stepper::{LmStepper, TextInput};
+use stt_model::{block_on, Model};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// A model directory (e.g. from `stt-cli synth --preset full`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// LM weights file inside the model directory.
+    #[arg(long)]
+    pub lm: Option<String>,
+    /// Steps to time (after `--warmup` untimed ones).
+    #[arg(long, default_value_t = 300)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 20)]
+    pub warmup: usize,
+    /// Also time moshi's CPU LM (slow for the full model: use few steps).
+    #[arg(long)]
+    pub cpu_steps: Option<usize>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Per-step wall times (ms) of `steps` steps, as a session drives them.
+fn time_steps<S: LmStepper>(
+    st: &mut S,
+    n_q: usize,
+    pad: u32,
+    warmup: usize,
+    steps: usize,
+) -> Result<Vec<f64>> {
+    let codes: Vec<u32> = (0..n_q as u32).map(|c| (c * 37) % pad).collect();
+    let mut times = vec![];
+    let mut last = Instant::now();
+    for i in 0..warmup + steps {
+        let text = if i == 0 {
+            TextInput::Start
+        } else {
+            TextInput::Previous
+        };
+        st.submit(text, &codes)?;
+        while st.in_flight() > st.max_in_flight() {
+            block_on(st.receive())?;
+            let now = Instant::now();
+            if i >= warmup {
+                times.push(now.duration_since(last).as_secs_f64() * 1e3);
+            }
+            last = now;
+        }
+    }
+    while st.in_flight() > 0 {
+        block_on(st.receive())?;
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times)
+}
+
+pub fn run(args: BenchArgs) -> Result<bool> {
+    let model = Model::from_dir(&args.model, args.lm.as_deref()).context("loading the model")?;
+    let cfg = &model.config;
+    let pad = cfg.audio_pad_token();
+    let mut gpu = block_on(stt_wgpu::GpuStepper::new(
+        &model.lm,
+        cfg,
+        stt_wgpu::GpuOptions::default(),
+    ))?;
+    let copy_gbps = gpu.measure_copy_bandwidth_gbps()?;
+    let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, args.warmup, args.steps)?;
+    // KV read per step at a full context (f32 K and V of every layer).
+    let kv_bytes =
+        (2 * cfg.num_layers * cfg.context.min(args.warmup + args.steps) * cfg.dim * 4) as u64;
+    let bytes = gpu.weight_bytes() + kv_bytes;
+    let median = percentile(&gpu_times, 0.5);
+    let mut out = serde_json::json!({
+        "bench": "lm_step",
+        "model": args.model.display().to_string(),
+        "lm_file": model.lm.file_name(),
+        "config": {"dim": cfg.dim, "layers": cfg.num_layers, "heads": cfg.num_heads, "context": cfg.context},
+        "commit": option_env!("STT_COMMIT").unwrap_or("unknown"),
+        "gpu": {
+            "adapter": gpu.capabilities().adapter,
+            "backend": gpu.capabilities().backend,
+            "steps": args.steps,
+            "ms_per_step_median": median,
+            "ms_per_step_p90": percentile(&gpu_times, 0.9),
+            "dispatches_per_step": gpu.dispatches_per_step(),
+            "weight_bytes_per_step": gpu.weight_bytes(),
+            "kv_bytes_per_step": kv_bytes,
+            "copy_bandwidth_gbps": copy_gbps,
+            "achieved_gbps": bytes as f64 / (median * 1e-3) / 1e9,
+            "fraction_of_copy_bandwidth": bytes as f64 / (median * 1e-3) / 1e9 / copy_gbps,
+        },
+    });
+    if let Some(n) = args.cpu_steps {
+        let mut cpu = model.cpu_stepper(&candle_core::Device::Cpu)?;
+        let t = time_steps(&mut cpu, cfg.n_q, pad, 2.min(n), n)?;
+        out["cpu"] = serde_json::json!({
+            "steps": n,
+            "ms_per_step_median": percentile(&t, 0.5),
+            "ms_per_step_p90": percentile(&t, 0.9),
+            "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        });
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(true)
+}

@@ -1,0 +1,213 @@
+//! The GPU step engine against moshi's CPU LM, on the same synthetic weights.
+//!
+//! Runs on whatever adapter wgpu finds: lavapipe (Mesa's CPU Vulkan) in CI,
+//! a real GPU elsewhere. Without an adapter the tests say so and pass,
+//! unless STT_REQUIRE_GPU=1 (set by .ci/run, which installs lavapipe).
+//!
+//! Both paths compute in f32; they differ only in summation order (the GPU
+//! reduces 32 lanes × blocks in a tree, candle's gemm runs sequential FMAs)
+//! and in exp/sqrt/division rounding. Relative differences of ~1e-6 per
+//! dot product, compounded through the layers, stay far below 1e-3 of the
+//! logits' RMS: LOGIT_TOLERANCE. A token could only differ where the top
+//! two logits tie to within that, which over 800 steps of these models we
+//! have not met; the test requires identity.
+//!
+//! Quantized weights: the CPU reference is moshi's LM on the GGUF's values
+//! dequantized to f32 (`CpuStepper::load_dequantized`), the same arithmetic
+//! as the GPU, which keeps activations in f32. (Candle's own quantized
+//! matmul also rounds activations to 8 bits: compared in formats.rs.)
+
+mod common;
+
+use candle_core::Device;
+use stt_cli::synth::{Preset, SynthOptions};
+use stt_cli::tensor_writer::StDtype;
+use stt_model::stepper::{CpuStepper, LmStepper, StepOutput, TextInput};
+use stt_model::{block_on, Model};
+use stt_wgpu::{GpuError, GpuOptions, GpuStepper};
+
+/// Past the 750-step KV ring, so the wrap is compared too.
+const STEPS: usize = 800;
+/// Quantized formats change the matvec only: fewer steps keep CI on CPU
+/// Vulkan short (the ring wrap is covered by the f32 runs).
+const QUANTIZED_STEPS: usize = 200;
+/// max |Δ logit| / RMS(logits) between CPU f32 and GPU f32.
+const LOGIT_TOLERANCE: f32 = 1e-3;
+/// max |Δ p| of the end-of-turn probabilities (softmax of 6 values, f32).
+const VAD_TOLERANCE: f32 = 1e-4;
+
+fn gpu_stepper(model: &Model, opts: GpuOptions) -> Option<GpuStepper> {
+    match block_on(GpuStepper::new(&model.lm, &model.config, opts)) {
+        Ok(s) => Some(s),
+        Err(GpuError::NoAdapter(e)) if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") => {
+            eprintln!("no GPU adapter ({e}): skipping");
+            None
+        }
+        Err(e) => panic!("GPU stepper: {e}"),
+    }
+}
+
+/// Deterministic audio codes (an LCG): the LM does not care where codes
+/// come from, and this keeps Mimi out of an LM test.
+fn codes(n_q: usize, card: u32, steps: usize) -> Vec<Vec<u32>> {
+    let mut s = 0x1234_5678u64;
+    (0..steps)
+        .map(|_| {
+            (0..n_q)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((s >> 33) % card as u64) as u32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn run<S: LmStepper>(st: &mut S, codes: &[Vec<u32>], pad: &[u32]) -> Vec<StepOutput> {
+    st.keep_logits(true);
+    let mut outs = vec![];
+    for i in 0..codes.len() {
+        let text = if i == 0 {
+            TextInput::Start
+        } else {
+            TextInput::Previous
+        };
+        st.submit(text, if i == 0 { pad } else { &codes[i - 1] })
+            .unwrap();
+        // Pipelined as the session drives it.
+        while st.in_flight() > st.max_in_flight() {
+            outs.push(block_on(st.receive()).unwrap());
+        }
+    }
+    while st.in_flight() > 0 {
+        outs.push(block_on(st.receive()).unwrap());
+    }
+    outs
+}
+
+fn compare(label: &str, model: &Model, cpu: &mut CpuStepper, steps: usize) {
+    let Some(mut gpu) = gpu_stepper(model, GpuOptions::default()) else {
+        return;
+    };
+    let cfg = &model.config;
+    let codes = codes(cfg.n_q, cfg.card as u32, steps);
+    let pad = vec![cfg.audio_pad_token(); cfg.n_q];
+    let want = run(cpu, &codes, &pad);
+    let got = run(&mut gpu, &codes, &pad);
+    assert_eq!(want.len(), got.len());
+    let rms = {
+        let l = want.iter().flat_map(|o| o.text_logits.as_ref().unwrap());
+        (l.map(|x| x * x).sum::<f32>() / (steps * cfg.text_card) as f32).sqrt()
+    };
+    let (mut max_logit, mut max_vad) = (0f32, 0f32);
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        let (wl, gl) = (
+            w.text_logits.as_ref().unwrap(),
+            g.text_logits.as_ref().unwrap(),
+        );
+        let d = wl
+            .iter()
+            .zip(gl)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        max_logit = max_logit.max(d);
+        assert_eq!(w.end_of_turn.len(), g.end_of_turn.len());
+        for (a, b) in w.end_of_turn.iter().zip(&g.end_of_turn) {
+            max_vad = max_vad.max((a - b).abs());
+        }
+        assert_eq!(
+            w.text_token, g.text_token,
+            "{label}: token differs at step {i} (max |Δlogit| there {d})"
+        );
+    }
+    let distinct: std::collections::HashSet<_> = want.iter().map(|o| o.text_token).collect();
+    eprintln!(
+        "{label} on {}: {steps} steps identical ({} distinct tokens); max |Δlogit| {:.2e} × RMS; max |Δp(end of turn)| {max_vad:.2e}; {} dispatches/step",
+        gpu.capabilities().adapter,
+        distinct.len(),
+        max_logit / rms,
+        gpu.dispatches_per_step()
+    );
+    assert!(
+        distinct.len() > 20,
+        "{label}: too few distinct tokens to test anything"
+    );
+    assert!(
+        max_logit / rms <= LOGIT_TOLERANCE,
+        "{label}: logits differ by {} × RMS",
+        max_logit / rms
+    );
+    assert!(
+        max_vad <= VAD_TOLERANCE,
+        "{label}: end-of-turn probabilities differ by {max_vad}"
+    );
+}
+
+#[test]
+fn tiny_f32_matches_cpu() {
+    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
+    compare("tiny f32", &model, &mut cpu, STEPS);
+}
+
+#[test]
+fn tiny_quantized_match_dequantized_cpu() {
+    for file in ["model-q80.gguf", "model-q4k.gguf", "model-q40.gguf"] {
+        let model = Model::from_dir(common::tiny_model(), Some(file)).unwrap();
+        let mut cpu = CpuStepper::load_dequantized(&model.lm, &model.config, &Device::Cpu).unwrap();
+        compare(file, &model, &mut cpu, QUANTIZED_STEPS);
+    }
+}
+
+#[test]
+fn mid_f32_matches_cpu() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stt-mid-seed2");
+    let mut o = SynthOptions::new(Preset::Mid, 2);
+    o.lm_dtype = StDtype::F32;
+    common::make_once(&dir, &o);
+    let model = Model::from_dir(&dir, Some("model.safetensors")).unwrap();
+    let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
+    compare("mid f32", &model, &mut cpu, STEPS);
+}
+
+#[test]
+fn buffer_over_the_binding_limit_is_refused_by_name() {
+    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let opts = GpuOptions {
+        max_binding_bytes: Some(1 << 20),
+        ..Default::default()
+    };
+    match block_on(GpuStepper::new(&model.lm, &model.config, opts)) {
+        Err(GpuError::BufferTooLarge {
+            name,
+            limit_name,
+            limit,
+            ..
+        }) => {
+            assert_eq!(limit_name, "maxStorageBufferBindingSize");
+            assert_eq!(limit, 1 << 20);
+            eprintln!("refused: {name}");
+        }
+        Err(GpuError::NoAdapter(_)) if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") => {}
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a 1 MiB binding limit should refuse the 8 MB text embedding"),
+    }
+}
+
+#[test]
+fn lost_device_is_an_error_not_a_hang() {
+    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let Some(mut gpu) = gpu_stepper(&model, GpuOptions::default()) else {
+        return;
+    };
+    let pad = vec![model.config.audio_pad_token(); model.config.n_q];
+    gpu.submit(TextInput::Start, &pad).unwrap();
+    block_on(gpu.receive()).unwrap();
+    gpu.destroy_device();
+    let r = gpu
+        .submit(TextInput::Previous, &pad)
+        .and_then(|_| block_on(gpu.receive()).map(|_| ()));
+    let e = r.expect_err("a destroyed device must fail");
+    eprintln!("after destroy: {e}");
+}

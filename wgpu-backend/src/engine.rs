@@ -1,0 +1,919 @@
+//! `GpuStepper`: the whole LM step on the GPU, one queue submit per step.
+//!
+//! Per step (see ARCHITECTURE.md): the host writes the gathered audio
+//! embedding rows and a small params block (text-token source, KV slot, RoPE
+//! cos/sin of the position), then one compute pass runs
+//! embed → 16 × [qkv(+norm1), attention(+RoPE, KV append), out_proj(+residual),
+//! linear_in(+norm2), linear_out(+SiLU gate, +residual)] → text head(+out_norm)
+//! → end-of-turn heads → argmax. The chosen token stays on the GPU for the
+//! next step's embedding; token and probabilities come back through a
+//! staging buffer mapped asynchronously, so the host can submit step t+1
+//! before reading step t.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use stt_model::config::Config;
+use stt_model::stepper::{LmStepper, StepOutput, TextInput};
+use stt_model::weights::LmWeights;
+use wgpu::util::DeviceExt;
+
+use crate::capabilities::Gpu;
+use crate::error::{GpuError, Result};
+use crate::kernels::{self, MatvecInput, MatvecKey};
+use crate::repack::{self, GpuFormat, HostTable, PackedMatrix};
+
+/// The params block every step writes; `StepParams` in embed.wgsl and
+/// attention.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepParams {
+    /// 0: use `forced_token`; 1: the token the previous step chose.
+    pub text_mode: u32,
+    pub forced_token: u32,
+    pub kv_slot: u32,
+    pub n_keys: u32,
+    /// (cos, sin) of RoPE pair 2i and 2i+1 in entry i.
+    pub rope: [[f32; 4]; 32],
+}
+
+const RESULT_WORDS: u64 = 5;
+/// Where the logits start in a staging buffer (after the result words, aligned).
+const STAGING_LOGITS_OFFSET: u64 = 32;
+
+pub struct GpuOptions {
+    /// Ask for a software adapter (tests on machines with a real GPU too).
+    pub force_fallback_adapter: bool,
+    /// Steps the session may leave unread while it submits the next.
+    pub max_in_flight: usize,
+    /// Pretend the adapter binds at most this many bytes per buffer (to
+    /// check the errors a smaller browser adapter would give).
+    pub max_binding_bytes: Option<u64>,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self {
+            force_fallback_adapter: false,
+            max_in_flight: 1,
+            max_binding_bytes: None,
+        }
+    }
+}
+
+struct Dispatch {
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: u32,
+}
+
+struct Pending {
+    staging: wgpu::Buffer,
+    done: flume::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+    with_logits: bool,
+}
+
+pub struct GpuStepper {
+    gpu: Gpu,
+    dispatches: Vec<Dispatch>,
+    params: wgpu::Buffer,
+    audio_rows: wgpu::Buffer,
+    result: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    audio_tables: Vec<HostTable>,
+    rope_inv_freq: Vec<f32>,
+    text_vocab: u32,
+    text_in_vocab: u32,
+    start_token: u32,
+    context: usize,
+    n_heads_extra: usize,
+    position: u64,
+    first_step_done: bool,
+    keep_logits: bool,
+    max_in_flight: usize,
+    pending: VecDeque<Pending>,
+    free_staging: Vec<(wgpu::Buffer, bool)>,
+    rows_scratch: Vec<f32>,
+    weight_bytes: u64,
+    dispatches_per_step: usize,
+}
+
+struct Builder<'a> {
+    gpu: &'a Gpu,
+    matvec_layout: wgpu::BindGroupLayout,
+    matvec_pipeline_layout: wgpu::PipelineLayout,
+    modules: HashMap<GpuFormat, wgpu::ShaderModule>,
+    pipelines: HashMap<MatvecKey, Arc<wgpu::ComputePipeline>>,
+    dummy: wgpu::Buffer,
+    weight_bytes: u64,
+}
+
+fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+const RO: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: true };
+const RW: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: false };
+const UNIFORM: wgpu::BufferBindingType = wgpu::BufferBindingType::Uniform;
+
+fn bind_layout(
+    device: &wgpu::Device,
+    label: &str,
+    types: &[wgpu::BufferBindingType],
+) -> wgpu::BindGroupLayout {
+    let entries: Vec<_> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| layout_entry(i as u32, *t))
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries: &entries,
+    })
+}
+
+fn bind_group(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<_> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
+}
+
+fn pipeline(
+    gpu: &Gpu,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    module: &wgpu::ShaderModule,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    let pl = gpu
+        .device
+        .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(layout)],
+            ..Default::default()
+        });
+    gpu.device
+        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: Some(&pl),
+            module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                zero_initialize_workgroup_memory: true,
+            },
+            cache: None,
+        })
+}
+
+fn shader(gpu: &Gpu, label: &str, source: &str) -> wgpu::ShaderModule {
+    gpu.device
+        .create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Owned(source.to_string())),
+        })
+}
+
+impl Builder<'_> {
+    fn buffer(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
+        self.gpu.check_size(name, bytes.len() as u64)?;
+        // Zero-sized bindings are invalid: pad to one word.
+        let padded;
+        let contents = if bytes.len() < 4 {
+            padded = [bytes, &[0u8; 4][..4 - bytes.len()]].concat();
+            &padded[..]
+        } else {
+            bytes
+        };
+        Ok(self
+            .gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(name),
+                contents,
+                usage,
+            }))
+    }
+
+    fn empty(&mut self, name: &str, bytes: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+        self.gpu.check_size(name, bytes)?;
+        Ok(self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes.max(4),
+            usage,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// Uploads a matrix (dropping its host copy) and returns its dispatch
+    /// writing `rows` outputs into `y` at `y_offset`.
+    fn matvec(
+        &mut self,
+        m: PackedMatrix,
+        input: (&wgpu::Buffer, MatvecInput),
+        alpha: Option<&wgpu::Buffer>,
+        y: &wgpu::Buffer,
+        residual: bool,
+        y_offset: u32,
+    ) -> Result<Dispatch> {
+        let key = MatvecKey {
+            format: m.format,
+            k: m.cols as u32,
+            rows: m.rows as u32,
+            input: input.1,
+            residual,
+            y_offset,
+        };
+        let data = self.buffer(&m.name, &m.data, wgpu::BufferUsages::STORAGE)?;
+        let scales = match m.format {
+            GpuFormat::F32 => None,
+            _ => Some(self.buffer(
+                &format!("{}.scales", m.name),
+                &m.scales,
+                wgpu::BufferUsages::STORAGE,
+            )?),
+        };
+        self.weight_bytes += (m.data.len() + m.scales.len()) as u64;
+        let pipeline = match self.pipelines.get(&key) {
+            Some(p) => p.clone(),
+            None => {
+                let module = self
+                    .modules
+                    .entry(m.format)
+                    .or_insert_with(|| {
+                        shader(self.gpu, "matvec", &kernels::matvec_source(m.format))
+                    })
+                    .clone();
+                let constants = [
+                    ("K", key.k as f64),
+                    ("ROWS", key.rows as f64),
+                    ("INPUT_MODE", key.input as u32 as f64),
+                    ("RESIDUAL", if residual { 1.0 } else { 0.0 }),
+                    ("Y_OFFSET", y_offset as f64),
+                ];
+                let layout = self.matvec_layout.clone();
+                let _ = &self.matvec_pipeline_layout;
+                let p = Arc::new(pipeline(self.gpu, "matvec", &layout, &module, &constants));
+                self.pipelines.insert(key, p.clone());
+                p
+            }
+        };
+        let dummy = &self.dummy;
+        let bg = bind_group(
+            &self.gpu.device,
+            &m.name,
+            &self.matvec_layout,
+            &[
+                &data,
+                scales.as_ref().unwrap_or(dummy),
+                input.0,
+                alpha.unwrap_or(dummy),
+                y,
+            ],
+        );
+        let workgroups = (m.rows as u32).div_ceil(kernels::MATVEC_ROWS_PER_WORKGROUP);
+        Ok(Dispatch {
+            pipeline,
+            bind_group: bg,
+            workgroups,
+        })
+    }
+}
+
+/// Stacks matrices of one width (the end-of-turn heads) into one.
+fn stack(name: &str, parts: Vec<PackedMatrix>) -> PackedMatrix {
+    let same = parts.windows(2).all(|w| w[0].format == w[1].format);
+    let cols = parts.first().map_or(0, |p| p.cols);
+    let rows = parts.iter().map(|p| p.rows).sum();
+    if same {
+        let format = parts.first().map_or(GpuFormat::F32, |p| p.format);
+        let data = parts.iter().flat_map(|p| p.data.iter().copied()).collect();
+        let scales = parts
+            .iter()
+            .flat_map(|p| p.scales.iter().copied())
+            .collect();
+        PackedMatrix {
+            name: name.to_string(),
+            format,
+            rows,
+            cols,
+            data,
+            scales,
+        }
+    } else {
+        let xs: Vec<f32> = parts.iter().flat_map(|p| p.dequantize()).collect();
+        PackedMatrix {
+            name: name.to_string(),
+            format: GpuFormat::F32,
+            rows,
+            cols,
+            data: bytemuck::cast_slice(&xs).to_vec(),
+            scales: vec![],
+        }
+    }
+}
+
+impl GpuStepper {
+    pub async fn new(weights: &LmWeights, cfg: &Config, opts: GpuOptions) -> Result<Self> {
+        let gpu = Gpu::new(opts.force_fallback_adapter).await?;
+        Self::with_gpu(gpu, weights, cfg, opts)
+    }
+
+    pub fn with_gpu(
+        mut gpu: Gpu,
+        weights: &LmWeights,
+        cfg: &Config,
+        opts: GpuOptions,
+    ) -> Result<Self> {
+        if let Some(limit) = opts.max_binding_bytes {
+            let c = &mut gpu.caps;
+            c.max_storage_buffer_binding_size = c.max_storage_buffer_binding_size.min(limit);
+        }
+        let d = cfg.dim;
+        let head_dim = d / cfg.num_heads;
+        let hidden = cfg.ffn_hidden();
+        if head_dim > kernels::ATTENTION_MAX_HEAD_DIM || head_dim % 2 != 0 {
+            return Err(GpuError::Unsupported(format!(
+                "head dim {head_dim} (at most {} and even)",
+                kernels::ATTENTION_MAX_HEAD_DIM
+            )));
+        }
+        if cfg.context > kernels::ATTENTION_MAX_CONTEXT {
+            return Err(GpuError::Unsupported(format!(
+                "context {} (at most {})",
+                cfg.context,
+                kernels::ATTENTION_MAX_CONTEXT
+            )));
+        }
+        let dev = gpu.device.clone();
+        let matvec_layout = bind_layout(&dev, "matvec", &[RO, RO, RO, RO, RW]);
+        let matvec_pipeline_layout = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("matvec"),
+            bind_group_layouts: &[Some(&matvec_layout)],
+            ..Default::default()
+        });
+        let dummy = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let mut b = Builder {
+            gpu: &gpu,
+            matvec_layout,
+            matvec_pipeline_layout,
+            modules: HashMap::new(),
+            pipelines: HashMap::new(),
+            dummy,
+            weight_bytes: 0,
+        };
+        use wgpu::BufferUsages as U;
+        let f4 = |n: usize| (4 * n) as u64;
+
+        let params = b.empty(
+            "step params",
+            std::mem::size_of::<StepParams>() as u64,
+            U::UNIFORM | U::COPY_DST,
+        )?;
+        let audio_rows = b.empty("audio rows", f4(cfg.n_q * d), U::STORAGE | U::COPY_DST)?;
+        let prev_token = b.empty("previous token", 4, U::STORAGE)?;
+        let x = b.empty("residual stream", f4(d), U::STORAGE)?;
+        let qkv = b.empty("qkv", f4(3 * d), U::STORAGE)?;
+        let attn = b.empty("attention out", f4(d), U::STORAGE)?;
+        let ffn = b.empty("mlp hidden", f4(2 * hidden), U::STORAGE)?;
+        let has_vad = weights.contains("extra_heads.0.weight");
+        let n_heads_extra = if has_vad {
+            cfg.extra_heads_num_heads
+                .unwrap_or(stt_model::config::VAD_HEADS)
+        } else {
+            0
+        };
+        let head_width = cfg
+            .extra_heads_dim
+            .unwrap_or(stt_model::config::VAD_HEAD_DIM);
+        let logits = b.empty(
+            "logits",
+            f4(cfg.text_card + n_heads_extra * head_width),
+            U::STORAGE | U::COPY_SRC,
+        )?;
+        let result = b.empty("step result", 4 * RESULT_WORDS, U::STORAGE | U::COPY_SRC)?;
+
+        let mut dispatches = vec![];
+        // Embedding.
+        let text_emb =
+            repack::load_matrix(weights, "text_emb.weight", cfg.text_card + 1, d)?.dequantize();
+        let text_emb = b.buffer(
+            "text_emb.weight",
+            bytemuck::cast_slice(&text_emb),
+            U::STORAGE,
+        )?;
+        let embed_layout = bind_layout(&dev, "embed", &[UNIFORM, RO, RO, RO, RW]);
+        let embed_module = shader(&gpu, "embed", kernels::EMBED);
+        let embed = Arc::new(pipeline(
+            &gpu,
+            "embed",
+            &embed_layout,
+            &embed_module,
+            &[("D", d as f64), ("N_Q", cfg.n_q as f64)],
+        ));
+        dispatches.push(Dispatch {
+            pipeline: embed,
+            bind_group: bind_group(
+                &dev,
+                "embed",
+                &embed_layout,
+                &[&params, &text_emb, &audio_rows, &prev_token, &x],
+            ),
+            workgroups: (d as u32).div_ceil(256),
+        });
+        let audio_tables = (0..cfg.n_q)
+            .map(|c| HostTable::load(weights, &format!("emb.{c}.weight"), cfg.card + 1, d))
+            .collect::<Result<Vec<_>>>()?;
+
+        let attn_layout = bind_layout(&dev, "attention", &[UNIFORM, RO, RW, RW, RW]);
+        let attn_module = shader(&gpu, "attention", kernels::ATTENTION);
+        let attn_pipeline = Arc::new(pipeline(
+            &gpu,
+            "attention",
+            &attn_layout,
+            &attn_module,
+            &[
+                ("D", d as f64),
+                ("HEAD_DIM", head_dim as f64),
+                ("CONTEXT", cfg.context as f64),
+            ],
+        ));
+        for i in 0..cfg.num_layers {
+            let p = format!("transformer.layers.{i}");
+            let norm1 = repack::load_vector(weights, &format!("{p}.norm1.alpha"), d)?;
+            let norm1 = b.buffer(
+                &format!("{p}.norm1.alpha"),
+                bytemuck::cast_slice(&norm1),
+                U::STORAGE,
+            )?;
+            let norm2 = repack::load_vector(weights, &format!("{p}.norm2.alpha"), d)?;
+            let norm2 = b.buffer(
+                &format!("{p}.norm2.alpha"),
+                bytemuck::cast_slice(&norm2),
+                U::STORAGE,
+            )?;
+            let m =
+                repack::load_matrix(weights, &format!("{p}.self_attn.in_proj_weight"), 3 * d, d)?;
+            dispatches.push(b.matvec(
+                m,
+                (&x, MatvecInput::RmsNorm),
+                Some(&norm1),
+                &qkv,
+                false,
+                0,
+            )?);
+            let k_cache = b.empty(&format!("{p}.k_cache"), f4(cfg.context * d), U::STORAGE)?;
+            let v_cache = b.empty(&format!("{p}.v_cache"), f4(cfg.context * d), U::STORAGE)?;
+            dispatches.push(Dispatch {
+                pipeline: attn_pipeline.clone(),
+                bind_group: bind_group(
+                    &dev,
+                    &p,
+                    &attn_layout,
+                    &[&params, &qkv, &k_cache, &v_cache, &attn],
+                ),
+                workgroups: cfg.num_heads as u32,
+            });
+            let m = repack::load_matrix(weights, &format!("{p}.self_attn.out_proj.weight"), d, d)?;
+            dispatches.push(b.matvec(m, (&attn, MatvecInput::Plain), None, &x, true, 0)?);
+            let m = repack::load_matrix(
+                weights,
+                &format!("{p}.gating.linear_in.weight"),
+                2 * hidden,
+                d,
+            )?;
+            dispatches.push(b.matvec(
+                m,
+                (&x, MatvecInput::RmsNorm),
+                Some(&norm2),
+                &ffn,
+                false,
+                0,
+            )?);
+            let m =
+                repack::load_matrix(weights, &format!("{p}.gating.linear_out.weight"), d, hidden)?;
+            dispatches.push(b.matvec(m, (&ffn, MatvecInput::SiluGate), None, &x, true, 0)?);
+        }
+        let out_norm = repack::load_vector(weights, "out_norm.alpha", d)?;
+        let out_norm = b.buffer(
+            "out_norm.alpha",
+            bytemuck::cast_slice(&out_norm),
+            U::STORAGE,
+        )?;
+        let m = repack::load_matrix(weights, "text_linear.weight", cfg.text_card, d)?;
+        dispatches.push(b.matvec(
+            m,
+            (&x, MatvecInput::RmsNorm),
+            Some(&out_norm),
+            &logits,
+            false,
+            0,
+        )?);
+        if n_heads_extra > 0 {
+            let parts = (0..n_heads_extra)
+                .map(|h| {
+                    repack::load_matrix(weights, &format!("extra_heads.{h}.weight"), head_width, d)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let m = stack("extra_heads", parts);
+            dispatches.push(b.matvec(
+                m,
+                (&x, MatvecInput::RmsNorm),
+                Some(&out_norm),
+                &logits,
+                false,
+                cfg.text_card as u32,
+            )?);
+        }
+        let argmax_layout = bind_layout(&dev, "argmax", &[RO, RW, RW]);
+        let argmax_module = shader(&gpu, "argmax_heads", kernels::ARGMAX_HEADS);
+        let argmax = Arc::new(pipeline(
+            &gpu,
+            "argmax_heads",
+            &argmax_layout,
+            &argmax_module,
+            &[
+                ("TEXT_VOCAB", cfg.text_card as f64),
+                ("N_HEADS", n_heads_extra as f64),
+                ("HEAD_WIDTH", head_width as f64),
+            ],
+        ));
+        dispatches.push(Dispatch {
+            pipeline: argmax,
+            bind_group: bind_group(
+                &dev,
+                "argmax",
+                &argmax_layout,
+                &[&logits, &prev_token, &result],
+            ),
+            workgroups: 1,
+        });
+        let weight_bytes = b.weight_bytes;
+        drop(b);
+        gpu.check()?;
+
+        let rope_inv_freq = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1f32 / (cfg.max_period as f32).powf(i as f32 / head_dim as f32))
+            .collect();
+        let dispatches_per_step = dispatches.len();
+        Ok(Self {
+            gpu,
+            dispatches,
+            params,
+            audio_rows,
+            result,
+            logits,
+            audio_tables,
+            rope_inv_freq,
+            text_vocab: cfg.text_card as u32,
+            text_in_vocab: cfg.text_card as u32 + 1,
+            start_token: cfg.text_start_token(),
+            context: cfg.context,
+            n_heads_extra,
+            position: 0,
+            first_step_done: false,
+            keep_logits: false,
+            max_in_flight: opts.max_in_flight,
+            pending: VecDeque::new(),
+            free_staging: vec![],
+            rows_scratch: Vec::with_capacity(cfg.n_q * d),
+            weight_bytes,
+            dispatches_per_step,
+        })
+    }
+
+    /// Device-to-device copy bandwidth (bytes read + written per second, in
+    /// GB/s) over a 256 MiB buffer, or the largest the adapter allows.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn measure_copy_bandwidth_gbps(&self) -> Result<f64> {
+        let dev = &self.gpu.device;
+        let size = (256u64 << 20).min(self.gpu.caps.max_buffer_size / 2) & !3;
+        let mk = |label| {
+            dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let (a, b) = (mk("bandwidth a"), mk("bandwidth b"));
+        let run = |n: usize| -> Result<f64> {
+            let mut enc = dev.create_command_encoder(&Default::default());
+            for _ in 0..n {
+                enc.copy_buffer_to_buffer(&a, 0, &b, 0, size);
+            }
+            let t = std::time::Instant::now();
+            self.gpu.queue.submit([enc.finish()]);
+            dev.poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| GpuError::DeviceLost(e.to_string()))?;
+            Ok(t.elapsed().as_secs_f64())
+        };
+        run(1)?;
+        let secs = run(10)?;
+        self.gpu.check()?;
+        Ok(10.0 * 2.0 * size as f64 / secs / 1e9)
+    }
+
+    /// Destroys the device, as a driver reset or an unplugged GPU would:
+    /// every later call reports `DeviceLost` (for tests of that path).
+    pub fn destroy_device(&self) {
+        self.gpu.device.destroy();
+    }
+
+    pub fn capabilities(&self) -> &crate::capabilities::Capabilities {
+        &self.gpu.caps
+    }
+
+    /// Weight bytes the step reads (all of them, once).
+    pub fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    pub fn dispatches_per_step(&self) -> usize {
+        self.dispatches_per_step
+    }
+
+    fn step_params(&self, text: TextInput) -> Result<StepParams> {
+        let (text_mode, forced_token) = match text {
+            TextInput::Start => (0, self.start_token),
+            TextInput::Forced(t) if t < self.text_in_vocab => (0, t),
+            TextInput::Forced(t) => {
+                return Err(GpuError::InvalidInput(format!(
+                    "text token {t} ≥ {}",
+                    self.text_in_vocab
+                )))
+            }
+            TextInput::Previous if self.first_step_done => (1, 0),
+            TextInput::Previous => {
+                return Err(GpuError::InvalidInput(
+                    "TextInput::Previous on the first step".into(),
+                ))
+            }
+        };
+        let mut rope = [[0f32; 4]; 32];
+        // As moshi: positions as f32 times inv_freq (f32), then sin/cos.
+        let pos = self.position as f32;
+        for (p, inv) in self.rope_inv_freq.iter().enumerate() {
+            let f = pos * inv;
+            let (s, c) = (f.sin(), f.cos());
+            rope[p / 2][2 * (p % 2)] = c;
+            rope[p / 2][2 * (p % 2) + 1] = s;
+        }
+        let ctx = self.context as u64;
+        Ok(StepParams {
+            text_mode,
+            forced_token,
+            kv_slot: (self.position % ctx) as u32,
+            n_keys: (self.position + 1).min(ctx) as u32,
+            rope,
+        })
+    }
+
+    fn submit_step(&mut self, text: TextInput, audio_codes: &[u32]) -> Result<()> {
+        self.gpu.check()?;
+        if audio_codes.len() != self.audio_tables.len() {
+            return Err(GpuError::InvalidInput(format!(
+                "{} audio codes for {} codebooks",
+                audio_codes.len(),
+                self.audio_tables.len()
+            )));
+        }
+        let params = self.step_params(text)?;
+        self.rows_scratch.clear();
+        for (table, &code) in self.audio_tables.iter().zip(audio_codes) {
+            if code as usize >= table.rows {
+                return Err(GpuError::InvalidInput(format!(
+                    "audio code {code} ≥ {}",
+                    table.rows
+                )));
+            }
+            table.row(code as usize, &mut self.rows_scratch);
+        }
+        let q = &self.gpu.queue;
+        q.write_buffer(
+            &self.audio_rows,
+            0,
+            bytemuck::cast_slice(&self.rows_scratch),
+        );
+        q.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+
+        let with_logits = self.keep_logits;
+        let staging = match self
+            .free_staging
+            .iter()
+            .position(|(_, l)| *l == with_logits)
+        {
+            Some(i) => self.free_staging.swap_remove(i).0,
+            None => {
+                let size = if with_logits {
+                    STAGING_LOGITS_OFFSET + 4 * self.text_vocab as u64
+                } else {
+                    4 * RESULT_WORDS
+                };
+                self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("step staging"),
+                    size,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
+        };
+        let mut enc = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("lm step"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("lm step"),
+                timestamp_writes: None,
+            });
+            for d in &self.dispatches {
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(d.workgroups, 1, 1);
+            }
+        }
+        enc.copy_buffer_to_buffer(&self.result, 0, &staging, 0, 4 * RESULT_WORDS);
+        if with_logits {
+            enc.copy_buffer_to_buffer(
+                &self.logits,
+                0,
+                &staging,
+                STAGING_LOGITS_OFFSET,
+                4 * self.text_vocab as u64,
+            );
+        }
+        q.submit([enc.finish()]);
+        let (tx, rx) = flume::bounded(1);
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.pending.push_back(Pending {
+            staging,
+            done: rx,
+            with_logits,
+        });
+        self.position += 1;
+        self.first_step_done = true;
+        Ok(())
+    }
+
+    async fn receive_step(&mut self) -> Result<StepOutput> {
+        let p = self
+            .pending
+            .pop_front()
+            .ok_or_else(|| GpuError::InvalidInput("receive with no step in flight".into()))?;
+        let mapped = wait(&self.gpu, &p.done).await;
+        let mapped = match mapped {
+            Ok(r) => r.map_err(|e| GpuError::Wgpu(format!("reading the step result: {e}"))),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = mapped {
+            self.gpu.check()?;
+            return Err(e);
+        }
+        let out = {
+            let view = p
+                .staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Wgpu(format!("reading the step result: {e}")))?;
+            let words: &[u32] = bytemuck::cast_slice(&view[..4 * RESULT_WORDS as usize]);
+            let text_token = words[0];
+            let end_of_turn = words[1..1 + self.n_heads_extra]
+                .iter()
+                .map(|w| f32::from_bits(*w))
+                .collect();
+            let text_logits = p.with_logits.then(|| {
+                let at = STAGING_LOGITS_OFFSET as usize;
+                bytemuck::cast_slice::<u8, f32>(&view[at..at + 4 * self.text_vocab as usize])
+                    .to_vec()
+            });
+            StepOutput {
+                text_token,
+                end_of_turn,
+                text_logits,
+            }
+        };
+        p.staging.unmap();
+        self.free_staging.push((p.staging, p.with_logits));
+        self.gpu.check()?;
+        Ok(out)
+    }
+}
+
+/// Waits for a map callback: natively by polling the device, in a browser
+/// by yielding to the event loop.
+async fn wait<T>(gpu: &Gpu, rx: &flume::Receiver<T>) -> Result<T> {
+    #[cfg(not(target_arch = "wasm32"))]
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(flume::TryRecvError::Empty) => {
+                gpu.device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| GpuError::DeviceLost(e.to_string()))?;
+            }
+            Err(flume::TryRecvError::Disconnected) => {
+                gpu.check()?;
+                return Err(GpuError::DeviceLost(
+                    "the step result callback was dropped".into(),
+                ));
+            }
+        }
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = gpu;
+        rx.recv_async()
+            .await
+            .map_err(|_| GpuError::DeviceLost("the step result callback was dropped".into()))
+    }
+}
+
+impl LmStepper for GpuStepper {
+    fn submit(&mut self, text: TextInput, audio_codes: &[u32]) -> stt_model::Result<()> {
+        Ok(self.submit_step(text, audio_codes)?)
+    }
+
+    async fn receive(&mut self) -> stt_model::Result<StepOutput> {
+        Ok(self.receive_step().await?)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    fn reset(&mut self) -> stt_model::Result<()> {
+        // Results still in flight belong to the old stream: wait them out.
+        while !self.pending.is_empty() {
+            if crate::block_on_native(self.receive_step()).is_none() {
+                self.pending.clear();
+            }
+        }
+        self.position = 0;
+        self.first_step_done = false;
+        Ok(())
+    }
+
+    fn has_end_of_turn(&self) -> bool {
+        self.n_heads_extra > 0
+    }
+
+    fn keep_logits(&mut self, keep: bool) {
+        self.keep_logits = keep;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// StepParams must match the WGSL struct: 4 u32 then array<vec4<f32>, 32> at offset 16.
+    #[test]
+    fn step_params_layout() {
+        assert_eq!(std::mem::size_of::<StepParams>(), 16 + 32 * 16);
+        assert_eq!(std::mem::offset_of!(StepParams, rope), 16);
+    }
+}

@@ -1,0 +1,70 @@
+// argmax_heads.wgsl — the step's outputs: greedy text token and the
+// end-of-turn probabilities.
+//   token = argmax(logits[0 .. TEXT_VOCAB]) (first index among equal maxima,
+//           as candle's CPU argmax); written to prev_token (read by the next
+//           step's embed) and to result[0].
+//   for each extra head h < N_HEADS: softmax(logits[TEXT_VOCAB + 6h ..][..HEAD_WIDTH])[0]
+//           → result[1 + h] (f32 bits), as moshi `asr::State` reads them.
+// Bindings (group 0):
+//   0 logits      storage read f32 [TEXT_VOCAB + N_HEADS · HEAD_WIDTH]
+//   1 prev_token  storage read_write u32 [1]
+//   2 result      storage read_write u32 [1 + 4]
+// Workgroup: 256 invocations; grid = 1.
+// CPU reference: candle argmax / softmax_last_dim. Exact for the token
+// given equal logits; probabilities within exp rounding.
+
+override TEXT_VOCAB: u32;
+override N_HEADS: u32 = 0u;
+override HEAD_WIDTH: u32 = 6u;
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read_write> prev_token: array<u32>;
+@group(0) @binding(2) var<storage, read_write> result: array<u32>;
+
+var<workgroup> best_v: array<f32, WG>;
+var<workgroup> best_i: array<u32, WG>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+    var bv = -3.4e38;
+    var bi = 0xffffffffu;
+    for (var k = lid; k < TEXT_VOCAB; k = k + WG) {
+        let v = logits[k];
+        if v > bv || bi == 0xffffffffu {
+            bv = v;
+            bi = k;
+        }
+    }
+    best_v[lid] = bv;
+    best_i[lid] = bi;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half = half / 2u) {
+        if lid < half {
+            let ov = best_v[lid + half];
+            let oi = best_i[lid + half];
+            if ov > best_v[lid] || (ov == best_v[lid] && oi < best_i[lid]) {
+                best_v[lid] = ov;
+                best_i[lid] = oi;
+            }
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        prev_token[0] = best_i[0];
+        result[0] = best_i[0];
+    }
+    if lid < N_HEADS {
+        let base = TEXT_VOCAB + lid * HEAD_WIDTH;
+        var m = logits[base];
+        for (var i = 1u; i < HEAD_WIDTH; i = i + 1u) {
+            m = max(m, logits[base + i]);
+        }
+        var s = 0.0;
+        for (var i = 0u; i < HEAD_WIDTH; i = i + 1u) {
+            s = s + exp(logits[base + i] - m);
+        }
+        result[1u + lid] = bitcast<u32>(exp(logits[base] - m) / s);
+    }
+}

@@ -1,0 +1,114 @@
+// matvec.wgsl — y = W · in(x), with the neighbours of a projection folded in:
+//   INPUT_MODE 0: in(k) = x[k]
+//   INPUT_MODE 1: in(k) = x[k] / m * alpha[k], m = sqrt(Σx²/K + EPS) (RmsNorm)
+//   INPUT_MODE 2: in(k) = silu(x[k]) * x[K + k]        (gated MLP, moshi order)
+//   RESIDUAL:     y[r] += … instead of y[r] = …       (residual add)
+// The weight format is spliced in by the host at the WEIGHTS marker line from one of
+// weights_f32.wgsl, weights_q8.wgsl, weights_q4.wgsl, each defining
+// `block_dot(r, b)`: Σ over the 32 columns of block b of row r of W·in.
+//
+// Bindings (group 0): 0 and 1 are the weights (format file); then
+//   2 x     storage read f32 [K] (mode 0/1) or [2K] (mode 2)
+//   3 alpha storage read f32 [K] (mode 1; any buffer otherwise)
+//   4 y     storage read_write f32, rows written at Y_OFFSET + r
+// Workgroup: 256 invocations = ROWS_PER_WG (8) rows × LANES (32); lane l of a
+// row sums blocks l, l+32, …; a tree in workgroup memory adds the lanes.
+// Grid: ceil(ROWS / 8) workgroups along x.
+// Bounds: K % 32 == 0 (checked by the host), rows ≥ ROWS skipped.
+// CPU reference: candle's matmul / rms_norm / silu as moshi calls them;
+// differences are summation order only (f32): ~1e-6 relative.
+
+override K: u32;
+override ROWS: u32;
+override INPUT_MODE: u32 = 0u;
+override RESIDUAL: bool = false;
+override Y_OFFSET: u32 = 0u;
+override EPS: f32 = 1e-8;
+
+const WG: u32 = 256u;
+const LANES: u32 = 32u;
+const ROWS_PER_WG: u32 = 8u;
+
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> alpha: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+const CACHE: u32 = 2048u;
+
+var<workgroup> partial: array<f32, 256>;
+var<workgroup> norm_m: f32;
+// The input vector, computed once per workgroup when it fits (K ≤ CACHE):
+// every row of the workgroup reads it, and CPU Vulkan pays dearly for
+// recomputing it per element.
+var<workgroup> xin: array<f32, CACHE>;
+
+fn input_raw(k: u32) -> f32 {
+    if INPUT_MODE == 1u {
+        return x[k] / norm_m * alpha[k];
+    }
+    if INPUT_MODE == 2u {
+        let a = x[k];
+        return a / (1.0 + exp(-a)) * x[K + k];
+    }
+    return x[k];
+}
+
+fn input_at(k: u32) -> f32 {
+    if K <= CACHE {
+        return xin[k];
+    }
+    return input_raw(k);
+}
+
+//! WEIGHTS
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if INPUT_MODE == 1u {
+        var s = 0.0;
+        for (var k = lid; k < K; k = k + WG) {
+            s = s + x[k] * x[k];
+        }
+        partial[lid] = s;
+        workgroupBarrier();
+        for (var half = WG / 2u; half > 0u; half = half / 2u) {
+            if lid < half {
+                partial[lid] = partial[lid] + partial[lid + half];
+            }
+            workgroupBarrier();
+        }
+        if lid == 0u {
+            norm_m = sqrt(partial[0] / f32(K) + EPS);
+        }
+        workgroupBarrier();
+    }
+    if K <= CACHE {
+        for (var k = lid; k < K; k = k + WG) {
+            xin[k] = input_raw(k);
+        }
+        workgroupBarrier();
+    }
+    let lane = lid % LANES;
+    let r = wid.x * ROWS_PER_WG + lid / LANES;
+    var acc = 0.0;
+    if r < ROWS {
+        for (var b = lane; b < K / 32u; b = b + LANES) {
+            acc = acc + block_dot(r, b);
+        }
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var half = LANES / 2u; half > 0u; half = half / 2u) {
+        if lane < half {
+            partial[lid] = partial[lid] + partial[lid + half];
+        }
+        workgroupBarrier();
+    }
+    if lane == 0u && r < ROWS {
+        var v = partial[lid];
+        if RESIDUAL {
+            v = v + y[Y_OFFSET + r];
+        }
+        y[Y_OFFSET + r] = v;
+    }
+}

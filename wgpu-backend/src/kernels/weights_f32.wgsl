@@ -1,0 +1,18 @@
+// weights_f32.wgsl — spliced into matvec.wgsl. Plain f32 weights
+// (from f32, bf16 or f16 checkpoints, converted exactly at load).
+//   0 w    storage read vec4<f32> [ROWS * K / 4], row-major
+//   1 (unused; bound to a dummy buffer)
+@group(0) @binding(0) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w_unused: array<f32>;
+
+fn block_dot(r: u32, b: u32) -> f32 {
+    let base = (r * K + b * 32u) / 4u;
+    let k0 = b * 32u;
+    var acc = 0.0;
+    for (var j = 0u; j < 8u; j = j + 1u) {
+        let k = k0 + 4u * j;
+        let xin = vec4<f32>(input_at(k), input_at(k + 1u), input_at(k + 2u), input_at(k + 3u));
+        acc = acc + dot(w[base + j], xin);
+    }
+    return acc;
+}

@@ -1,0 +1,287 @@
+//! Weights from the files stt-model reads, repacked once at load into the
+//! layouts the kernels read (each kernel header restates its layout):
+//! - F32: row-major f32 (from f32, bf16, f16 — exact conversions).
+//! - Q8: i8 quants (4 per u32) + one f32 scale per 32-block (from Q8_0).
+//! - Q4: 4-bit quants (8 per u32) + (scale, bias) f32 per 32-block (from
+//!   Q4_0: d, −8d; from Q4_K: d·sc, −dmin·m per 32-wide sub-block).
+//! Quants and scales live in separate buffers because GGML blocks (18 or 34
+//! bytes) are not 4-byte aligned, which WGSL storage arrays require.
+
+use candle_core::quantized::GgmlDType;
+use candle_core::{DType, Device};
+use half::f16;
+use stt_model::weights::quant::{self, QuantType};
+use stt_model::weights::LmWeights;
+
+use crate::error::{GpuError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GpuFormat {
+    F32,
+    Q8,
+    Q4,
+}
+
+/// One matrix in a GPU layout, still on the host.
+pub struct PackedMatrix {
+    pub name: String,
+    pub format: GpuFormat,
+    pub rows: usize,
+    pub cols: usize,
+    /// Weights (f32) or quants (Q8, Q4).
+    pub data: Vec<u8>,
+    /// Per-block scales (Q8: f32) or (scale, bias) pairs (Q4); empty for F32.
+    pub scales: Vec<u8>,
+}
+
+impl PackedMatrix {
+    fn from_f32(name: &str, rows: usize, cols: usize, xs: &[f32]) -> Self {
+        Self {
+            name: name.to_string(),
+            format: GpuFormat::F32,
+            rows,
+            cols,
+            data: bytemuck::cast_slice(xs).to_vec(),
+            scales: vec![],
+        }
+    }
+
+    /// The values as the GPU will see them, for tests and the CPU reference.
+    pub fn dequantize(&self) -> Vec<f32> {
+        match self.format {
+            GpuFormat::F32 => bytemuck::pod_collect_to_vec(&self.data),
+            GpuFormat::Q8 => {
+                let s: Vec<f32> = bytemuck::pod_collect_to_vec(&self.scales);
+                self.data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &q)| s[i / 32] * (q as i8) as f32)
+                    .collect()
+            }
+            GpuFormat::Q4 => {
+                let sb: Vec<f32> = bytemuck::pod_collect_to_vec(&self.scales);
+                (0..self.rows * self.cols)
+                    .map(|i| {
+                        let q = (self.data[i / 2] >> (4 * (i % 2))) & 15;
+                        sb[2 * (i / 32)] * q as f32 + sb[2 * (i / 32) + 1]
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+}
+
+/// Q4_0 blocks → Q4 layout. Element i of a block: low nibble of byte i
+/// (i < 16) or high nibble of byte i − 16.
+fn repack_q4_0(raw: &[u8], q: &mut Vec<u8>, sb: &mut Vec<f32>) {
+    for blk in raw.chunks_exact(quant::Q4_0_BLOCK_BYTES) {
+        let d = f16_at(blk, 0);
+        sb.extend_from_slice(&[d, -8.0 * d]);
+        let qs = &blk[2..];
+        let nib = |i: usize| if i < 16 { qs[i] & 15 } else { qs[i - 16] >> 4 };
+        for i in (0..32).step_by(2) {
+            q.push(nib(i) | (nib(i + 1) << 4));
+        }
+    }
+}
+
+/// Q4_K super-blocks → Q4 layout, one (scale, bias) per 32-wide sub-block.
+fn repack_q4k(raw: &[u8], q: &mut Vec<u8>, sb: &mut Vec<f32>) {
+    for blk in raw.chunks_exact(quant::Q4K_BLOCK_BYTES) {
+        let d = f16_at(blk, 0);
+        let dmin = f16_at(blk, 2);
+        let scales = &blk[4..16];
+        let qs = &blk[16..];
+        for (pair, bytes) in qs.chunks_exact(32).enumerate() {
+            for half in 0..2 {
+                let j = 2 * pair + half;
+                let (sc, m) = if j < 4 {
+                    (scales[j] & 63, scales[j + 4] & 63)
+                } else {
+                    (
+                        (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4),
+                        (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4),
+                    )
+                };
+                sb.extend_from_slice(&[d * sc as f32, -(dmin * m as f32)]);
+                let nib = |i: usize| {
+                    if half == 0 {
+                        bytes[i] & 15
+                    } else {
+                        bytes[i] >> 4
+                    }
+                };
+                for i in (0..32).step_by(2) {
+                    q.push(nib(i) | (nib(i + 1) << 4));
+                }
+            }
+        }
+    }
+}
+
+fn repack_q8_0(raw: &[u8], q: &mut Vec<u8>, s: &mut Vec<f32>) {
+    for blk in raw.chunks_exact(quant::Q8_0_BLOCK_BYTES) {
+        s.push(f16_at(blk, 0));
+        q.extend_from_slice(&blk[2..]);
+    }
+}
+
+/// Loads one matrix (rows × cols) named `name` from the LM weights.
+pub fn load_matrix(
+    weights: &LmWeights,
+    name: &str,
+    rows: usize,
+    cols: usize,
+) -> Result<PackedMatrix> {
+    let shape_err = |found: Vec<usize>| {
+        GpuError::Weights(stt_model::Error::ShapeMismatch {
+            name: name.to_string(),
+            expected: vec![rows, cols],
+            found,
+        })
+    };
+    if cols % 32 != 0 {
+        return Err(GpuError::Unsupported(format!(
+            "`{name}` has {cols} columns, not a multiple of 32"
+        )));
+    }
+    match weights {
+        LmWeights::Safetensors(f) => {
+            let t = f.tensor(name, &Device::Cpu)?;
+            if t.dims() != [rows, cols] {
+                return Err(shape_err(t.dims().to_vec()));
+            }
+            let xs = t
+                .to_dtype(DType::F32)
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1::<f32>());
+            let xs = xs.map_err(stt_model::Error::from)?;
+            Ok(PackedMatrix::from_f32(name, rows, cols, &xs))
+        }
+        LmWeights::Gguf(f) => {
+            let qt = f.qtensor(name, &Device::Cpu)?;
+            if qt.shape().dims() != [rows, cols] {
+                return Err(shape_err(qt.shape().dims().to_vec()));
+            }
+            let raw = qt.data().map_err(stt_model::Error::from)?;
+            let (mut q, mut s) = (Vec::new(), Vec::<f32>::new());
+            let format = match qt.dtype() {
+                GgmlDType::Q4_0 => {
+                    repack_q4_0(&raw, &mut q, &mut s);
+                    GpuFormat::Q4
+                }
+                GgmlDType::Q4K => {
+                    repack_q4k(&raw, &mut q, &mut s);
+                    GpuFormat::Q4
+                }
+                GgmlDType::Q8_0 => {
+                    repack_q8_0(&raw, &mut q, &mut s);
+                    GpuFormat::Q8
+                }
+                _ => {
+                    // F32, F16 and other ggml types: dequantize exactly as candle does.
+                    let xs = qt
+                        .dequantize(&Device::Cpu)
+                        .and_then(|t| t.flatten_all())
+                        .and_then(|t| t.to_vec1::<f32>());
+                    let xs = xs.map_err(stt_model::Error::from)?;
+                    return Ok(PackedMatrix::from_f32(name, rows, cols, &xs));
+                }
+            };
+            Ok(PackedMatrix {
+                name: name.to_string(),
+                format,
+                rows,
+                cols,
+                data: q,
+                scales: bytemuck::cast_slice(&s).to_vec(),
+            })
+        }
+    }
+}
+
+/// A vector (norm weights) as f32, whatever its stored shape.
+pub fn load_vector(weights: &LmWeights, name: &str, len: usize) -> Result<Vec<f32>> {
+    let t = match weights {
+        LmWeights::Safetensors(f) => f.tensor(name, &Device::Cpu)?,
+        LmWeights::Gguf(f) => f
+            .qtensor(name, &Device::Cpu)?
+            .dequantize(&Device::Cpu)
+            .map_err(stt_model::Error::from)?,
+    };
+    let xs = t
+        .to_dtype(DType::F32)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>());
+    let xs = xs.map_err(stt_model::Error::from)?;
+    if xs.len() != len {
+        return Err(GpuError::Weights(stt_model::Error::ShapeMismatch {
+            name: name.to_string(),
+            expected: vec![len],
+            found: t.dims().to_vec(),
+        }));
+    }
+    Ok(xs)
+}
+
+/// An embedding table kept on the host, rows dequantized on demand exactly as
+/// candle dequantizes the whole table at load (moshi's quantized embedding).
+pub struct HostTable {
+    ty: QuantType,
+    bytes: Vec<u8>,
+    row_bytes: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl HostTable {
+    pub fn load(weights: &LmWeights, name: &str, rows: usize, cols: usize) -> Result<Self> {
+        // Keep the file's own blocks for GGUF (small), f32 otherwise.
+        if let LmWeights::Gguf(f) = weights {
+            let qt = f.qtensor(name, &Device::Cpu)?;
+            let ty = match qt.dtype() {
+                GgmlDType::Q4_0 => Some(QuantType::Q4_0),
+                GgmlDType::Q4K => Some(QuantType::Q4K),
+                GgmlDType::Q8_0 => Some(QuantType::Q8_0),
+                GgmlDType::F16 => Some(QuantType::F16),
+                GgmlDType::F32 => Some(QuantType::F32),
+                _ => None,
+            };
+            if let Some(ty) = ty {
+                if qt.shape().dims() != [rows, cols] {
+                    return Err(GpuError::Weights(stt_model::Error::ShapeMismatch {
+                        name: name.to_string(),
+                        expected: vec![rows, cols],
+                        found: qt.shape().dims().to_vec(),
+                    }));
+                }
+                let bytes = qt.data().map_err(stt_model::Error::from)?.into_owned();
+                return Ok(Self {
+                    ty,
+                    row_bytes: ty.bytes_for(cols),
+                    bytes,
+                    rows,
+                    cols,
+                });
+            }
+        }
+        let xs = load_matrix(weights, name, rows, cols)?.dequantize();
+        Ok(Self {
+            ty: QuantType::F32,
+            row_bytes: 4 * cols,
+            bytes: bytemuck::cast_slice(&xs).to_vec(),
+            rows,
+            cols,
+        })
+    }
+
+    /// Appends row `r` as f32.
+    pub fn row(&self, r: usize, out: &mut Vec<f32>) {
+        let s = &self.bytes[r * self.row_bytes..(r + 1) * self.row_bytes];
+        quant::dequantize(self.ty, s, out);
+    }
+}
