@@ -41,6 +41,6 @@ pub struct MatvecKey {
     pub y_offset: u32,
 }
 
-pub const MATVEC_ROWS_PER_WORKGROUP: u32 = 8;
+pub const MATVEC_ROWS_PER_WORKGROUP: u32 = 32;
 pub const ATTENTION_MAX_HEAD_DIM: usize = 128;
 pub const ATTENTION_MAX_CONTEXT: usize = 1024;

@@ -11,9 +11,10 @@
 //   2 x     storage read f32 [K] (mode 0/1) or [2K] (mode 2)
 //   3 alpha storage read f32 [K] (mode 1; any buffer otherwise)
 //   4 y     storage read_write f32, rows written at Y_OFFSET + r
-// Workgroup: 256 invocations = ROWS_PER_WG (8) rows × LANES (32); lane l of a
-// row sums blocks l, l+32, …; a tree in workgroup memory adds the lanes.
-// Grid: ceil(ROWS / 8) workgroups along x.
+// Workgroup: 256 invocations = ROWS_PER_WG (32) rows × LANES (8); lane l of a
+// row sums blocks l, l+8, …; a tree in workgroup memory adds the lanes. 32
+// rows share one prologue (norm, input cache), which costs as much as ~8 rows.
+// Grid: ceil(ROWS / 32) workgroups along x.
 // Bounds: K % 32 == 0 (checked by the host), rows ≥ ROWS skipped.
 // CPU reference: candle's matmul / rms_norm / silu as moshi calls them;
 // differences are summation order only (f32): ~1e-6 relative.
@@ -26,8 +27,8 @@ override Y_OFFSET: u32 = 0u;
 override EPS: f32 = 1e-8;
 
 const WG: u32 = 256u;
-const LANES: u32 = 32u;
-const ROWS_PER_WG: u32 = 8u;
+const LANES: u32 = 8u;
+const ROWS_PER_WG: u32 = 32u;
 
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> alpha: array<f32>;
