@@ -16,3 +16,9 @@ synth DIR PRESET="tiny":
 # Check that stt-model builds for the browser.
 wasm-check:
     cargo clippy --release -p stt-model --target wasm32-unknown-unknown -- -D warnings
+
+# Regenerate the parity goldens with upstream PyTorch moshi 0.2.13 (a venv in
+# /tmp, ~7 GB; cases as arguments, default all) and compare, full size included.
+parity-upstream *CASES:
+    tests/parity/regenerate.sh {{CASES}}
+    cargo test --release -p stt-cli --test parity_upstream -- --include-ignored --nocapture

@@ -25,6 +25,15 @@ pub struct BenchArgs {
     /// Also time moshi's CPU LM (slow for the full model: use few steps).
     #[arg(long)]
     pub cpu_steps: Option<usize>,
+    /// Skip the GPU engine (CPU-only machines).
+    #[arg(long)]
+    pub no_gpu: bool,
+    /// Also time Mimi's streaming encoder over this many frames of a clip.
+    #[arg(long)]
+    pub mimi_frames: Option<usize>,
+    /// The clip for `--mimi-frames` (any audio file).
+    #[arg(long)]
+    pub audio: Option<PathBuf>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -72,25 +81,25 @@ pub fn run(args: BenchArgs) -> Result<bool> {
     let model = Model::from_dir(&args.model, args.lm.as_deref()).context("loading the model")?;
     let cfg = &model.config;
     let pad = cfg.audio_pad_token();
-    let mut gpu = block_on(stt_wgpu::GpuStepper::new(
-        &model.lm,
-        cfg,
-        stt_wgpu::GpuOptions::default(),
-    ))?;
-    let copy_gbps = gpu.measure_copy_bandwidth_gbps()?;
-    let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, args.warmup, args.steps)?;
-    // KV read per step at a full context (f32 K and V of every layer).
-    let kv_bytes =
-        (2 * cfg.num_layers * cfg.context.min(args.warmup + args.steps) * cfg.dim * 4) as u64;
-    let bytes = gpu.weight_bytes() + kv_bytes;
-    let median = percentile(&gpu_times, 0.5);
     let mut out = serde_json::json!({
         "bench": "lm_step",
         "model": args.model.display().to_string(),
         "lm_file": model.lm.file_name(),
         "config": {"dim": cfg.dim, "layers": cfg.num_layers, "heads": cfg.num_heads, "context": cfg.context},
         "commit": option_env!("STT_COMMIT").unwrap_or("unknown"),
-        "gpu": {
+    });
+    if !args.no_gpu {
+        let opts = stt_wgpu::GpuOptions::default();
+        let mut gpu = block_on(stt_wgpu::GpuStepper::new(&model.lm, cfg, opts))?;
+        let copy_gbps = gpu.measure_copy_bandwidth_gbps()?;
+        let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, args.warmup, args.steps)?;
+        // KV read per step at the context reached (f32 K and V of every layer).
+        let kv_bytes =
+            (2 * cfg.num_layers * cfg.context.min(args.warmup + args.steps) * cfg.dim * 4) as u64;
+        let bytes = gpu.weight_bytes() + kv_bytes;
+        let median = percentile(&gpu_times, 0.5);
+        let gbps = bytes as f64 / (median * 1e-3) / 1e9;
+        out["gpu"] = serde_json::json!({
             "adapter": gpu.capabilities().adapter,
             "backend": gpu.capabilities().backend,
             "steps": args.steps,
@@ -100,10 +109,27 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             "weight_bytes_per_step": gpu.weight_bytes(),
             "kv_bytes_per_step": kv_bytes,
             "copy_bandwidth_gbps": copy_gbps,
-            "achieved_gbps": bytes as f64 / (median * 1e-3) / 1e9,
-            "fraction_of_copy_bandwidth": bytes as f64 / (median * 1e-3) / 1e9 / copy_gbps,
-        },
-    });
+            "achieved_gbps": gbps,
+            "fraction_of_copy_bandwidth": gbps / copy_gbps,
+        });
+    }
+    if let Some(n) = args.mimi_frames {
+        let clip = args.audio.as_ref().context("--mimi-frames needs --audio")?;
+        let pcm = stt_model::audio::read_all_24k(clip)?;
+        let mut mimi = model.mimi_encoder(&candle_core::Device::Cpu)?;
+        let mut t = vec![];
+        for frame in pcm.chunks_exact(stt_model::config::FRAME_SAMPLES).take(n) {
+            let start = Instant::now();
+            mimi.encode_frame(frame)?;
+            t.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        t.sort_by(|a, b| a.total_cmp(b));
+        out["mimi"] = serde_json::json!({
+            "frames": t.len(),
+            "ms_per_frame_median": percentile(&t, 0.5),
+            "ms_per_frame_p90": percentile(&t, 0.9),
+        });
+    }
     if let Some(n) = args.cpu_steps {
         let mut cpu = model.cpu_stepper(&candle_core::Device::Cpu)?;
         let t = time_steps(&mut cpu, cfg.n_q, pad, 2.min(n), n)?;

@@ -361,7 +361,7 @@ impl GpuStepper {
         let d = cfg.dim;
         let head_dim = d / cfg.num_heads;
         let hidden = cfg.ffn_hidden();
-        if head_dim > kernels::ATTENTION_MAX_HEAD_DIM || head_dim % 2 != 0 {
+        if head_dim > kernels::ATTENTION_MAX_HEAD_DIM || !head_dim.is_multiple_of(2) {
             return Err(GpuError::Unsupported(format!(
                 "head dim {head_dim} (at most {} and even)",
                 kernels::ATTENTION_MAX_HEAD_DIM

@@ -4,6 +4,7 @@
 //! - Q8: i8 quants (4 per u32) + one f32 scale per 32-block (from Q8_0).
 //! - Q4: 4-bit quants (8 per u32) + (scale, bias) f32 per 32-block (from
 //!   Q4_0: d, −8d; from Q4_K: d·sc, −dmin·m per 32-wide sub-block).
+//!
 //! Quants and scales live in separate buffers because GGML blocks (18 or 34
 //! bytes) are not 4-byte aligned, which WGSL storage arrays require.
 
@@ -144,7 +145,7 @@ pub fn load_matrix(
             found,
         })
     };
-    if cols % 32 != 0 {
+    if !cols.is_multiple_of(32) {
         return Err(GpuError::Unsupported(format!(
             "`{name}` has {cols} columns, not a multiple of 32"
         )));
