@@ -28,7 +28,7 @@ use stt_cli::tensor_writer::StDtype;
 use stt_model::config::{FRAME_SAMPLES, VAD_HEAD_DIM};
 use stt_model::weights::safetensors::SafetensorsFile;
 use stt_model::weights::{LmWeights, Shards};
-use stt_model::{block_on, Event, LmStepper, Model};
+use stt_model::{block_on, Event, LmStepper, Model, Session};
 
 /// One golden case: `tests/parity/goldens/<name>.{json,safetensors}`.
 struct Golden {
@@ -423,7 +423,7 @@ struct LmReport {
     min_top2_gap: f32,
 }
 
-fn compare_lm(g: &Golden, model: &Model) -> LmReport {
+fn compare_lm<S: LmStepper>(g: &Golden, model: &Model, mut session: Session<S>) -> LmReport {
     let codes = g.rows_u32("codes");
     let tokens = g.u32s("tokens");
     let topk_idx = g.rows_u32("logits_topk_idx");
@@ -452,7 +452,6 @@ fn compare_lm(g: &Golden, model: &Model) -> LmReport {
 
     // Our Session, fed the golden's codes: step 0 feeds the pads and step k
     // the codes of frame k − 1, as LMGen with frame 0 stepped twice.
-    let mut session = model.cpu_session().unwrap();
     session.stepper_mut().keep_logits(true);
     let mut events = vec![];
     for c in &codes {
@@ -462,6 +461,10 @@ fn compare_lm(g: &Golden, model: &Model) -> LmReport {
     // step: one more frame (never fed) runs it.
     let pad = vec![model.config.audio_pad_token(); model.config.n_q];
     events.extend(block_on(session.push_codes(&pad)).unwrap());
+    // A pipelined stepper may still hold steps: collect them.
+    while session.stepper().in_flight() > 0 {
+        events.extend(block_on(session.drain()).unwrap());
+    }
 
     for e in events {
         let Event::Step {
@@ -544,7 +547,7 @@ fn check(name: &str) {
     let g = Golden::load(name);
     let model = model_for(&g);
     let m = compare_mimi(&g, &model);
-    let l = compare_lm(&g, &model);
+    let l = compare_lm(&g, &model, model.cpu_session().unwrap());
     eprintln!(
         "{name}: Mimi {} frames: latent error ≤ {:.2e} L2 / {:.2e} max (tolerance {LATENT_L2_TOLERANCE:.1e} L2); \
          {} of {} codes differ, {} ties taken {:?}, {} codes within the tie distance {:.2e}. \
@@ -601,4 +604,45 @@ fn mid_bria() {
 #[ignore = "synthesizes a 4 GB f32 model; run with --include-ignored (just parity-upstream does)"]
 fn full_crepes() {
     check("full_crepes");
+}
+
+/// The GPU engine against the same goldens (LM only, on the golden's codes).
+/// Without an adapter it says so and passes, unless STT_REQUIRE_GPU=1.
+fn check_gpu(name: &str) {
+    let g = Golden::load(name);
+    let model = model_for(&g);
+    let opts = stt_wgpu::GpuOptions::default();
+    let gpu = match block_on(stt_wgpu::GpuStepper::new(&model.lm, &model.config, opts)) {
+        Ok(s) => s,
+        Err(stt_wgpu::GpuError::NoAdapter(e))
+            if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") =>
+        {
+            eprintln!("no GPU adapter ({e}): skipping");
+            return;
+        }
+        Err(e) => panic!("GPU stepper: {e}"),
+    };
+    let adapter = gpu.capabilities().adapter.clone();
+    let mimi = model.mimi_encoder(&Device::Cpu).unwrap();
+    let session = Session::new(&model.config, mimi, gpu, model.tokenizer.clone());
+    let l = compare_lm(&g, &model, session);
+    eprintln!(
+        "{name} on the GPU ({adapter}): {} steps, tokens identical to PyTorch; logits ≤ {:.2e} (tolerance {:.2e}), \
+         logsumexp ≤ {:.2e}, end-of-turn ≤ {:.2e} (tolerance {:.2e})",
+        l.steps, l.logit_max_abs, l.logit_tolerance, l.lse_max_abs, l.vad_max_abs, l.vad_tolerance
+    );
+}
+
+/// Tiny model, French: the GPU engine against PyTorch.
+#[test]
+fn gpu_tiny_crepes() {
+    check_gpu("tiny_crepes");
+}
+
+/// Full size on the GPU against PyTorch (a real GPU: lavapipe would take
+/// minutes per step of the 4 GB model).
+#[test]
+#[ignore = "synthesizes a 4 GB f32 model and wants a real GPU"]
+fn gpu_full_crepes() {
+    check_gpu("full_crepes");
 }

@@ -182,6 +182,17 @@ impl<S: LmStepper> Session<S> {
         Ok(events)
     }
 
+    /// Waits for one step still in flight (a pipelined stepper) and returns
+    /// its events; nothing when none is.
+    pub async fn drain(&mut self) -> Result<Vec<Event>> {
+        let mut events = vec![];
+        if self.stepper.in_flight() > 0 {
+            let out = self.stepper.receive().await?;
+            self.on_output(out, &mut events);
+        }
+        Ok(events)
+    }
+
     /// Back to a fresh session: Mimi state, KV cache, words, time.
     pub fn reset(&mut self) -> Result<()> {
         self.mimi.reset();
