@@ -22,3 +22,7 @@ wasm-check:
 parity-upstream *CASES:
     tests/parity/regenerate.sh {{CASES}}
     cargo test --release -p stt-cli --test parity_upstream -- --include-ignored --nocapture
+
+# LM step speed as JSON: `just bench /tmp/full model-q4k.gguf`.
+bench DIR LM="model-q4k.gguf":
+    cargo run --release -p stt-cli -- bench --model {{DIR}} --lm {{LM}}
