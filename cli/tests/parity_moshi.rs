@@ -6,7 +6,7 @@
 
 mod common;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use moshi::asr::AsrMsg;
 use stt_model::config::FRAME_SAMPLES;
 use stt_model::{block_on, Event, Model};
@@ -56,20 +56,7 @@ fn reference(dir: &std::path::Path, pcm: &[f32], flush_frames: usize) -> Run {
     let model = Model::from_dir(dir, Some("model.safetensors")).unwrap();
     let cfg = &model.config;
     let dev = Device::Cpu;
-    let lm = moshi::lm::load_lm_model(
-        cfg.lm_config(true),
-        dir.join("model.safetensors"),
-        DType::F32,
-        &dev,
-    )
-    .unwrap();
-    let mimi = moshi::mimi::load(
-        dir.join(&cfg.mimi_name).to_str().unwrap(),
-        Some(cfg.n_q),
-        &dev,
-    )
-    .unwrap();
-    let mut state = moshi::asr::State::new(1, cfg.asr_delay_in_tokens(), 0.0, mimi, lm).unwrap();
+    let mut state = common::moshi_asr_state(dir, cfg);
 
     let mut padded = pcm.to_vec();
     padded.resize(

@@ -112,20 +112,7 @@ fn silence_agrees_with_moshi() {
     let dir = common::tiny_model();
     let dev = candle_core::Device::Cpu;
     let cfg = &m.config;
-    let lm = moshi::lm::load_lm_model(
-        cfg.lm_config(true),
-        dir.join("model.safetensors"),
-        candle_core::DType::F32,
-        &dev,
-    )
-    .unwrap();
-    let mimi = moshi::mimi::load(
-        dir.join(&cfg.mimi_name).to_str().unwrap(),
-        Some(cfg.n_q),
-        &dev,
-    )
-    .unwrap();
-    let mut state = moshi::asr::State::new(1, cfg.asr_delay_in_tokens(), 0.0, mimi, lm).unwrap();
+    let mut state = common::moshi_asr_state(dir, cfg);
     let mut moshi_words = 0;
     for frame in pcm.chunks_exact(FRAME_SAMPLES) {
         let t = candle_core::Tensor::from_slice(frame, (1, 1, FRAME_SAMPLES), &dev).unwrap();

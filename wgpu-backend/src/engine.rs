@@ -101,7 +101,6 @@ pub struct GpuStepper {
 struct Builder<'a> {
     gpu: &'a Gpu,
     matvec_layout: wgpu::BindGroupLayout,
-    matvec_pipeline_layout: wgpu::PipelineLayout,
     modules: HashMap<GpuFormat, wgpu::ShaderModule>,
     pipelines: HashMap<MatvecKey, Arc<wgpu::ComputePipeline>>,
     dummy: wgpu::Buffer,
@@ -281,7 +280,6 @@ impl Builder<'_> {
                     ("Y_OFFSET", y_offset as f64),
                 ];
                 let layout = self.matvec_layout.clone();
-                let _ = &self.matvec_pipeline_layout;
                 let p = Arc::new(pipeline(self.gpu, "matvec", &layout, &module, &constants));
                 self.pipelines.insert(key, p.clone());
                 p
@@ -376,11 +374,6 @@ impl GpuStepper {
         }
         let dev = gpu.device.clone();
         let matvec_layout = bind_layout(&dev, "matvec", &[RO, RO, RO, RO, RW]);
-        let matvec_pipeline_layout = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("matvec"),
-            bind_group_layouts: &[Some(&matvec_layout)],
-            ..Default::default()
-        });
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy"),
             size: 16,
@@ -390,7 +383,6 @@ impl GpuStepper {
         let mut b = Builder {
             gpu: &gpu,
             matvec_layout,
-            matvec_pipeline_layout,
             modules: HashMap::new(),
             pipelines: HashMap::new(),
             dummy,

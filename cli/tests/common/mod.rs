@@ -58,3 +58,20 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("scratch dir");
     d
 }
+
+/// moshi's own `asr::State` (the semantic reference), loaded by moshi's own
+/// loaders from the f32 `model.safetensors` and Mimi of `dir`.
+pub fn moshi_asr_state(dir: &Path, cfg: &stt_model::Config) -> moshi::asr::State {
+    let dev = candle_core::Device::Cpu;
+    let lm = moshi::lm::load_lm_model(
+        cfg.lm_config(true),
+        dir.join("model.safetensors"),
+        candle_core::DType::F32,
+        &dev,
+    )
+    .expect("moshi loads the LM");
+    let mimi_path = dir.join(&cfg.mimi_name);
+    let mimi = moshi::mimi::load(mimi_path.to_str().expect("utf-8 path"), Some(cfg.n_q), &dev)
+        .expect("moshi loads Mimi");
+    moshi::asr::State::new(1, cfg.asr_delay_in_tokens(), 0.0, mimi, lm).expect("asr state")
+}
