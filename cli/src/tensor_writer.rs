@@ -128,17 +128,7 @@ const GGUF_ALIGNMENT: usize = 32;
 /// whole 256-blocks fall back to Q8_0 (as llama.cpp does); vectors and norms
 /// stay F32.
 pub fn gguf_type_for(shape: &[usize], requested: QuantType) -> QuantType {
-    let rows_of_blocks = |t: QuantType| shape.last().is_some_and(|&k| k % t.block_elems() == 0);
-    let is_matrix = shape.iter().filter(|&&d| d > 1).count() >= 2;
-    if !is_matrix {
-        QuantType::F32
-    } else if rows_of_blocks(requested) {
-        requested
-    } else if rows_of_blocks(QuantType::Q8_0) {
-        QuantType::Q8_0
-    } else {
-        QuantType::F32
-    }
+    requested.for_shape(shape)
 }
 
 pub struct GgufWriter<W: Write> {

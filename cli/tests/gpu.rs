@@ -12,6 +12,12 @@
 //! two logits tie to within that, which over 800 steps of these models we
 //! have not met; the test requires identity.
 //!
+//! Every comparison runs twice: with the optional shader features the
+//! adapter offers (subgroup reductions, `shader-f16` reads) and with both
+//! switched off (the path any WebGPU adapter runs). The subgroup lane sums
+//! add in the same order as the workgroup tree and f16 → f32 is exact, so
+//! only the RmsNorm sum of squares changes order between the two (~1e-7).
+//!
 //! Quantized weights: the CPU reference is moshi's LM on the GGUF's values
 //! dequantized to f32 (`CpuStepper::load_dequantized`), the same arithmetic
 //! as the GPU, which keeps activations in f32. (Candle's own quantized
@@ -23,8 +29,9 @@ use candle_core::Device;
 use stt_cli::synth::{Preset, SynthOptions};
 use stt_cli::tensor_writer::StDtype;
 use stt_model::stepper::{CpuStepper, LmStepper, StepOutput, TextInput};
+use stt_model::weights::quant::QuantType;
 use stt_model::{block_on, Model};
-use stt_wgpu::{GpuError, GpuOptions, GpuStepper};
+use stt_wgpu::{FeatureRequest, GpuError, GpuOptions, GpuStepper};
 
 /// Past the 750-step KV ring, so the wrap is compared too.
 const STEPS: usize = 800;
@@ -87,22 +94,64 @@ fn run<S: LmStepper>(st: &mut S, codes: &[Vec<u32>], pad: &[u32]) -> Vec<StepOut
     outs
 }
 
+/// The feature settings every comparison runs under.
+const FEATURE_MODES: [(&str, FeatureRequest); 2] = [
+    (
+        "features on",
+        FeatureRequest {
+            shader_f16: true,
+            subgroups: true,
+        },
+    ),
+    ("f16 and subgroups off", FeatureRequest::NONE),
+];
+
+fn with_features(features: FeatureRequest) -> GpuOptions {
+    GpuOptions {
+        features,
+        ..Default::default()
+    }
+}
+
+/// The CPU reference against the GPU under each feature mode.
 fn compare(label: &str, model: &Model, cpu: &mut CpuStepper, steps: usize) {
-    let Some(mut gpu) = gpu_stepper(model, GpuOptions::default()) else {
-        return;
-    };
     let cfg = &model.config;
     let codes = codes(cfg.n_q, cfg.card as u32, steps);
     let pad = vec![cfg.audio_pad_token(); cfg.n_q];
+    cpu.reset().unwrap();
     let want = run(cpu, &codes, &pad);
-    let got = run(&mut gpu, &codes, &pad);
+    for (mode, features) in FEATURE_MODES {
+        let Some(mut gpu) = gpu_stepper(model, with_features(features)) else {
+            return;
+        };
+        let caps = gpu.capabilities();
+        if features == FeatureRequest::NONE {
+            assert!(!caps.shader_f16 && !caps.subgroups, "{caps:?}");
+        }
+        let label = format!(
+            "{label} ({mode}: shader-f16 {}, subgroups {})",
+            caps.shader_f16,
+            if caps.subgroups {
+                format!("of {}", caps.subgroup_size)
+            } else {
+                "off".into()
+            }
+        );
+        let got = run(&mut gpu, &codes, &pad);
+        check(&label, model, &want, &got, &gpu);
+    }
+}
+
+fn check(label: &str, model: &Model, want: &[StepOutput], got: &[StepOutput], gpu: &GpuStepper) {
+    let cfg = &model.config;
+    let steps = want.len();
     assert_eq!(want.len(), got.len());
     let rms = {
         let l = want.iter().flat_map(|o| o.text_logits.as_ref().unwrap());
         (l.map(|x| x * x).sum::<f32>() / (steps * cfg.text_card) as f32).sqrt()
     };
     let (mut max_logit, mut max_vad) = (0f32, 0f32);
-    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+    for (i, (w, g)) in want.iter().zip(got).enumerate() {
         let (wl, gl) = (
             w.text_logits.as_ref().unwrap(),
             g.text_logits.as_ref().unwrap(),
@@ -153,7 +202,13 @@ fn tiny_f32_matches_cpu() {
 
 #[test]
 fn tiny_quantized_match_dequantized_cpu() {
-    for file in ["model-q80.gguf", "model-q4k.gguf", "model-q40.gguf"] {
+    let files = [
+        "model-q80.gguf",
+        "model-q4k.gguf",
+        "model-q40.gguf",
+        "model-f16.gguf",
+    ];
+    for file in files {
         let model = Model::from_dir(common::tiny_model(), Some(file)).unwrap();
         let mut cpu = CpuStepper::load_dequantized(&model.lm, &model.config, &Device::Cpu).unwrap();
         compare(file, &model, &mut cpu, QUANTIZED_STEPS);
@@ -169,6 +224,47 @@ fn mid_f32_matches_cpu() {
     let model = Model::from_dir(&dir, Some("model.safetensors")).unwrap();
     let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
     compare("mid f32", &model, &mut cpu, STEPS);
+}
+
+/// Quantizing the f32 safetensors at load gives the very same GPU weights
+/// as loading the GGUF `stt-cli synth`/`quantize` wrote from them (same
+/// quantizer, same repacking): outputs must be bit-identical.
+#[test]
+fn quantize_at_load_equals_the_quantized_file() {
+    let dir = common::tiny_model();
+    let st = Model::from_dir(dir, Some("model.safetensors")).unwrap();
+    let cfg = &st.config;
+    let codes = codes(cfg.n_q, cfg.card as u32, 60);
+    let pad = vec![cfg.audio_pad_token(); cfg.n_q];
+    let types = [
+        (QuantType::Q8_0, "model-q80.gguf"),
+        (QuantType::Q4K, "model-q4k.gguf"),
+        (QuantType::Q4_0, "model-q40.gguf"),
+        (QuantType::F16, "model-f16.gguf"),
+    ];
+    for (ty, file) in types {
+        let opts = GpuOptions {
+            quantize: Some(ty),
+            ..Default::default()
+        };
+        let Some(mut at_load) = gpu_stepper(&st, opts) else {
+            return;
+        };
+        let gguf = Model::from_dir(dir, Some(file)).unwrap();
+        let mut from_file = gpu_stepper(&gguf, GpuOptions::default()).unwrap();
+        assert_eq!(at_load.weight_bytes(), from_file.weight_bytes(), "{ty:?}");
+        let a = run(&mut at_load, &codes, &pad);
+        let b = run(&mut from_file, &codes, &pad);
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(a.text_token, b.text_token, "{ty:?} step {i}");
+            assert_eq!(a.text_logits, b.text_logits, "{ty:?} step {i}");
+            assert_eq!(a.end_of_turn, b.end_of_turn, "{ty:?} step {i}");
+        }
+        eprintln!(
+            "{ty:?} at load = {file}: 60 steps bit-identical, {} weight bytes",
+            at_load.weight_bytes()
+        );
+    }
 }
 
 #[test]

@@ -12,10 +12,39 @@ pub struct Capabilities {
     pub backend: String,
     pub max_storage_buffer_binding_size: u64,
     pub max_buffer_size: u64,
-    /// Offered by the adapter; the current kernels use neither (f32 only,
-    /// workgroup-memory reductions), so every adapter takes the same path.
+    /// `shader-f16` is enabled on the device: f16 weights are read as
+    /// `array<f16>` instead of unpacked from u32 words.
+    pub shader_f16: bool,
+    /// Subgroup operations are enabled and the probe found subgroups laid
+    /// out as the kernels assume (see `subgroup_probe.wgsl`): the matvec
+    /// reductions use subgroup shuffles instead of workgroup-memory trees.
+    pub subgroups: bool,
+    /// The size the probe measured (0 when subgroups are off).
+    pub subgroup_size: u32,
+}
+
+/// Which optional features to use when the adapter offers them. Both off
+/// gives the path every WebGPU adapter can run (tests force it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureRequest {
     pub shader_f16: bool,
     pub subgroups: bool,
+}
+
+impl Default for FeatureRequest {
+    fn default() -> Self {
+        Self {
+            shader_f16: true,
+            subgroups: true,
+        }
+    }
+}
+
+impl FeatureRequest {
+    pub const NONE: Self = Self {
+        shader_f16: false,
+        subgroups: false,
+    };
 }
 
 /// Device, queue and the state its callbacks report into.
@@ -29,8 +58,8 @@ pub struct Gpu {
 
 impl Gpu {
     /// The first high-performance adapter; `force_fallback` asks for a
-    /// software one.
-    pub async fn new(force_fallback: bool) -> Result<Self> {
+    /// software one. Features in `want` are enabled where offered.
+    pub async fn new(force_fallback: bool, want: FeatureRequest) -> Result<Self> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = wgpu::Backends::PRIMARY | wgpu::Backends::BROWSER_WEBGPU;
         // WGPU_BACKEND and friends still override, for debugging.
@@ -48,10 +77,20 @@ impl Gpu {
         // The adapter's real limits: WebGPU's defaults (128 MiB bindings)
         // would split the 1B model's largest matrices for nothing.
         let limits = adapter.limits();
+        let mut required = wgpu::Features::empty();
+        if want.shader_f16 && features.contains(wgpu::Features::SHADER_F16) {
+            required |= wgpu::Features::SHADER_F16;
+        }
+        // The matvec lanes of a row are 8 consecutive invocations: subgroups
+        // must hold whole rows, so sizes below 8 cannot take that path.
+        let subgroup_sizes_fit = info.subgroup_min_size >= 8 && info.subgroup_max_size <= 256;
+        if want.subgroups && features.contains(wgpu::Features::SUBGROUP) && subgroup_sizes_fit {
+            required |= wgpu::Features::SUBGROUP;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("stt-wgpu"),
-                required_features: wgpu::Features::empty(),
+                required_features: required,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -78,16 +117,96 @@ impl Gpu {
             backend: format!("{:?}", info.backend),
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
             max_buffer_size: limits.max_buffer_size,
-            shader_f16: features.contains(wgpu::Features::SHADER_F16),
-            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            shader_f16: required.contains(wgpu::Features::SHADER_F16),
+            subgroups: false,
+            subgroup_size: 0,
         };
-        Ok(Self {
+        let mut gpu = Self {
             device,
             queue,
             caps,
             lost,
             errors,
-        })
+        };
+        if required.contains(wgpu::Features::SUBGROUP) {
+            if let Some(size) = gpu.probe_subgroups().await? {
+                gpu.caps.subgroups = true;
+                gpu.caps.subgroup_size = size;
+            }
+        }
+        Ok(gpu)
+    }
+
+    /// Runs `subgroup_probe.wgsl` once: the subgroup size when every
+    /// subgroup of a 256-invocation workgroup is 8·n consecutive local
+    /// invocations (what the matvec shuffles assume), else `None`.
+    async fn probe_subgroups(&self) -> Result<Option<u32>> {
+        let dev = &self.device;
+        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("subgroup probe"),
+            source: wgpu::ShaderSource::Wgsl(
+                crate::kernels::subgroup_source(crate::kernels::SUBGROUP_PROBE).into(),
+            ),
+        });
+        let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("subgroup probe"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let bytes = 2 * 256 * 4;
+        let out = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("subgroup probe out"),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("subgroup probe staging"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("subgroup probe"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: out.as_entire_binding(),
+            }],
+        });
+        let mut enc = dev.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        enc.copy_buffer_to_buffer(&out, 0, &staging, 0, bytes);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = flume::bounded(1);
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        crate::engine::wait(self, &rx)
+            .await?
+            .map_err(|e| GpuError::Wgpu(format!("reading the subgroup probe: {e}")))?;
+        self.check()?;
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| GpuError::Wgpu(format!("reading the subgroup probe: {e}")))?;
+        let words: &[u32] = bytemuck::cast_slice(&view);
+        let (ids, sizes) = words.split_at(256);
+        let size = sizes[0];
+        let fits = size >= 8
+            && size.is_power_of_two()
+            && size <= 256
+            && sizes.iter().all(|&s| s == size)
+            && ids.iter().enumerate().all(|(i, &id)| id == i as u32 % size);
+        Ok(fits.then_some(size))
     }
 
     /// The first error the device reported since the last check, if any.

@@ -18,9 +18,11 @@ use stt_model::stepper::{LmStepper, StepOutput, TextInput};
 use stt_model::weights::LmWeights;
 use wgpu::util::DeviceExt;
 
-use crate::capabilities::Gpu;
+use stt_model::weights::quant::QuantType;
+
+use crate::capabilities::{FeatureRequest, Gpu};
 use crate::error::{GpuError, Result};
-use crate::kernels::{self, MatvecInput, MatvecKey};
+use crate::kernels::{self, MatvecInput, MatvecKey, ShaderFeatures};
 use crate::repack::{self, GpuFormat, HostTable, PackedMatrix};
 
 /// The params block every step writes; `StepParams` in embed.wgsl and
@@ -49,6 +51,11 @@ pub struct GpuOptions {
     /// Pretend the adapter binds at most this many bytes per buffer (to
     /// check the errors a smaller browser adapter would give).
     pub max_binding_bytes: Option<u64>,
+    /// Optional features to use where the adapter offers them.
+    pub features: FeatureRequest,
+    /// Quantize float (safetensors) weights at load, as `stt-cli quantize`
+    /// would; ignored for GGUF files, which are already quantized.
+    pub quantize: Option<QuantType>,
 }
 
 impl Default for GpuOptions {
@@ -57,6 +64,8 @@ impl Default for GpuOptions {
             force_fallback_adapter: false,
             max_in_flight: 1,
             max_binding_bytes: None,
+            features: FeatureRequest::default(),
+            quantize: None,
         }
     }
 }
@@ -103,6 +112,7 @@ struct Builder<'a> {
     matvec_layout: wgpu::BindGroupLayout,
     modules: HashMap<GpuFormat, wgpu::ShaderModule>,
     pipelines: HashMap<MatvecKey, Arc<wgpu::ComputePipeline>>,
+    features: ShaderFeatures,
     dummy: wgpu::Buffer,
     weight_bytes: u64,
 }
@@ -254,8 +264,8 @@ impl Builder<'_> {
         };
         let data = self.buffer(&m.name, &m.data, wgpu::BufferUsages::STORAGE)?;
         let scales = match m.format {
-            GpuFormat::F32 => None,
-            _ => Some(self.buffer(
+            GpuFormat::F32 | GpuFormat::F16 => None,
+            GpuFormat::Q8 | GpuFormat::Q4 => Some(self.buffer(
                 &format!("{}.scales", m.name),
                 &m.scales,
                 wgpu::BufferUsages::STORAGE,
@@ -265,11 +275,16 @@ impl Builder<'_> {
         let pipeline = match self.pipelines.get(&key) {
             Some(p) => p.clone(),
             None => {
+                let features = self.features;
                 let module = self
                     .modules
                     .entry(m.format)
                     .or_insert_with(|| {
-                        shader(self.gpu, "matvec", &kernels::matvec_source(m.format))
+                        shader(
+                            self.gpu,
+                            "matvec",
+                            &kernels::matvec_source(m.format, features),
+                        )
                     })
                     .clone();
                 let constants = [
@@ -342,7 +357,7 @@ fn stack(name: &str, parts: Vec<PackedMatrix>) -> PackedMatrix {
 
 impl GpuStepper {
     pub async fn new(weights: &LmWeights, cfg: &Config, opts: GpuOptions) -> Result<Self> {
-        let gpu = Gpu::new(opts.force_fallback_adapter).await?;
+        let gpu = Gpu::new(opts.force_fallback_adapter, opts.features).await?;
         Self::with_gpu(gpu, weights, cfg, opts)
     }
 
@@ -380,11 +395,16 @@ impl GpuStepper {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let q = opts.quantize;
         let mut b = Builder {
             gpu: &gpu,
             matvec_layout,
             modules: HashMap::new(),
             pipelines: HashMap::new(),
+            features: ShaderFeatures {
+                f16: gpu.caps.shader_f16,
+                subgroups: gpu.caps.subgroups,
+            },
             dummy,
             weight_bytes: 0,
         };
@@ -422,7 +442,7 @@ impl GpuStepper {
         let mut dispatches = vec![];
         // Embedding.
         let text_emb =
-            repack::load_matrix(weights, "text_emb.weight", cfg.text_card + 1, d)?.dequantize();
+            repack::load_matrix(weights, "text_emb.weight", cfg.text_card + 1, d, q)?.dequantize();
         let text_emb = b.buffer(
             "text_emb.weight",
             bytemuck::cast_slice(&text_emb),
@@ -448,7 +468,7 @@ impl GpuStepper {
             workgroups: (d as u32).div_ceil(256),
         });
         let audio_tables = (0..cfg.n_q)
-            .map(|c| HostTable::load(weights, &format!("emb.{c}.weight"), cfg.card + 1, d))
+            .map(|c| HostTable::load(weights, &format!("emb.{c}.weight"), cfg.card + 1, d, q))
             .collect::<Result<Vec<_>>>()?;
 
         let attn_layout = bind_layout(&dev, "attention", &[UNIFORM, RO, RW, RW, RW]);
@@ -478,8 +498,13 @@ impl GpuStepper {
                 bytemuck::cast_slice(&norm2),
                 U::STORAGE,
             )?;
-            let m =
-                repack::load_matrix(weights, &format!("{p}.self_attn.in_proj_weight"), 3 * d, d)?;
+            let m = repack::load_matrix(
+                weights,
+                &format!("{p}.self_attn.in_proj_weight"),
+                3 * d,
+                d,
+                q,
+            )?;
             dispatches.push(b.matvec(
                 m,
                 (&x, MatvecInput::RmsNorm),
@@ -500,13 +525,15 @@ impl GpuStepper {
                 ),
                 workgroups: cfg.num_heads as u32,
             });
-            let m = repack::load_matrix(weights, &format!("{p}.self_attn.out_proj.weight"), d, d)?;
+            let m =
+                repack::load_matrix(weights, &format!("{p}.self_attn.out_proj.weight"), d, d, q)?;
             dispatches.push(b.matvec(m, (&attn, MatvecInput::Plain), None, &x, true, 0)?);
             let m = repack::load_matrix(
                 weights,
                 &format!("{p}.gating.linear_in.weight"),
                 2 * hidden,
                 d,
+                q,
             )?;
             dispatches.push(b.matvec(
                 m,
@@ -516,8 +543,13 @@ impl GpuStepper {
                 false,
                 0,
             )?);
-            let m =
-                repack::load_matrix(weights, &format!("{p}.gating.linear_out.weight"), d, hidden)?;
+            let m = repack::load_matrix(
+                weights,
+                &format!("{p}.gating.linear_out.weight"),
+                d,
+                hidden,
+                q,
+            )?;
             dispatches.push(b.matvec(m, (&ffn, MatvecInput::SiluGate), None, &x, true, 0)?);
         }
         let out_norm = repack::load_vector(weights, "out_norm.alpha", d)?;
@@ -526,7 +558,7 @@ impl GpuStepper {
             bytemuck::cast_slice(&out_norm),
             U::STORAGE,
         )?;
-        let m = repack::load_matrix(weights, "text_linear.weight", cfg.text_card, d)?;
+        let m = repack::load_matrix(weights, "text_linear.weight", cfg.text_card, d, q)?;
         dispatches.push(b.matvec(
             m,
             (&x, MatvecInput::RmsNorm),
@@ -538,7 +570,13 @@ impl GpuStepper {
         if n_heads_extra > 0 {
             let parts = (0..n_heads_extra)
                 .map(|h| {
-                    repack::load_matrix(weights, &format!("extra_heads.{h}.weight"), head_width, d)
+                    repack::load_matrix(
+                        weights,
+                        &format!("extra_heads.{h}.weight"),
+                        head_width,
+                        d,
+                        q,
+                    )
                 })
                 .collect::<Result<Vec<_>>>()?;
             let m = stack("extra_heads", parts);
@@ -833,7 +871,7 @@ impl GpuStepper {
 
 /// Waits for a map callback: natively by polling the device, in a browser
 /// by yielding to the event loop.
-async fn wait<T>(gpu: &Gpu, rx: &flume::Receiver<T>) -> Result<T> {
+pub(crate) async fn wait<T>(gpu: &Gpu, rx: &flume::Receiver<T>) -> Result<T> {
     #[cfg(not(target_arch = "wasm32"))]
     loop {
         match rx.try_recv() {

@@ -1,25 +1,70 @@
 //! The WGSL kernels, embedded in the binary, and the one place where a
-//! matvec kernel is specialised to a weight format (a textual splice at
-//! `//! WEIGHTS`; everything else is `override` constants).
+//! matvec kernel is specialised: textual splices at `//! WEIGHTS` (the
+//! weight format) and `//! REDUCE` (workgroup memory or subgroups), plus the
+//! `enable` directives the optional features need; everything else is
+//! `override` constants.
 
 use crate::repack::GpuFormat;
 
 pub const EMBED: &str = include_str!("kernels/embed.wgsl");
 pub const ATTENTION: &str = include_str!("kernels/attention.wgsl");
 pub const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
+pub const SUBGROUP_PROBE: &str = include_str!("kernels/subgroup_probe.wgsl");
 const MATVEC: &str = include_str!("kernels/matvec.wgsl");
 const WEIGHTS_F32: &str = include_str!("kernels/weights_f32.wgsl");
+const WEIGHTS_F16: &str = include_str!("kernels/weights_f16.wgsl");
+const WEIGHTS_F16_PACKED: &str = include_str!("kernels/weights_f16_packed.wgsl");
 const WEIGHTS_Q8: &str = include_str!("kernels/weights_q8.wgsl");
 const WEIGHTS_Q4: &str = include_str!("kernels/weights_q4.wgsl");
+const REDUCE_WORKGROUP: &str = include_str!("kernels/reduce_workgroup.wgsl");
+const REDUCE_SUBGROUP: &str = include_str!("kernels/reduce_subgroup.wgsl");
 
-/// The matvec kernel for one weight format.
-pub fn matvec_source(format: GpuFormat) -> String {
+/// Which optional shader features a kernel may use (those the device has
+/// enabled and, for subgroups, the probe accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ShaderFeatures {
+    pub f16: bool,
+    pub subgroups: bool,
+}
+
+/// Source that uses subgroup builtins. Browsers (Tint) require the
+/// `enable` directive; naga rejects it (it enables subgroups from the
+/// device features instead), so it is added only for WebGPU.
+pub fn subgroup_source(source: &str) -> String {
+    if cfg!(target_arch = "wasm32") {
+        format!("enable subgroups;\n{source}")
+    } else {
+        source.to_string()
+    }
+}
+
+/// The matvec kernel for one weight format and feature set.
+pub fn matvec_source(format: GpuFormat, features: ShaderFeatures) -> String {
     let weights = match format {
         GpuFormat::F32 => WEIGHTS_F32,
+        GpuFormat::F16 if features.f16 => WEIGHTS_F16,
+        GpuFormat::F16 => WEIGHTS_F16_PACKED,
         GpuFormat::Q8 => WEIGHTS_Q8,
         GpuFormat::Q4 => WEIGHTS_Q4,
     };
-    MATVEC.replacen("\n//! WEIGHTS\n", &format!("\n{weights}\n"), 1)
+    let reduce = if features.subgroups {
+        REDUCE_SUBGROUP
+    } else {
+        REDUCE_WORKGROUP
+    };
+    let source = MATVEC
+        .replacen("\n//! WEIGHTS\n", &format!("\n{weights}\n"), 1)
+        .replacen("\n//! REDUCE\n", &format!("\n{reduce}\n"), 1);
+    let source = if format == GpuFormat::F16 && features.f16 {
+        format!("enable f16;\n{source}")
+    } else {
+        source
+    };
+    if features.subgroups {
+        subgroup_source(&source)
+    } else {
+        source
+    }
 }
 
 /// `INPUT_MODE` of matvec.wgsl.
@@ -44,3 +89,30 @@ pub struct MatvecKey {
 pub const MATVEC_ROWS_PER_WORKGROUP: u32 = 32;
 pub const ATTENTION_MAX_HEAD_DIM: usize = 128;
 pub const ATTENTION_MAX_CONTEXT: usize = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant of the matvec source parses and validates under naga.
+    #[test]
+    fn matvec_variants_validate() {
+        let formats = [GpuFormat::F32, GpuFormat::F16, GpuFormat::Q8, GpuFormat::Q4];
+        for format in formats {
+            for f16 in [false, true] {
+                for subgroups in [false, true] {
+                    let src = matvec_source(format, ShaderFeatures { f16, subgroups });
+                    assert!(!src.contains("//! WEIGHTS") && !src.contains("//! REDUCE"));
+                    let module = naga::front::wgsl::parse_str(&src)
+                        .unwrap_or_else(|e| panic!("{format:?} f16={f16} sg={subgroups}: {e}"));
+                    naga::valid::Validator::new(
+                        naga::valid::ValidationFlags::all(),
+                        naga::valid::Capabilities::all(),
+                    )
+                    .validate(&module)
+                    .unwrap_or_else(|e| panic!("{format:?} f16={f16} sg={subgroups}: {e:?}"));
+                }
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub mod error;
 pub mod kernels;
 pub mod repack;
 
+pub use capabilities::FeatureRequest;
 pub use engine::{GpuOptions, GpuStepper};
 pub use error::{GpuError, Result};
 

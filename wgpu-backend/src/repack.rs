@@ -1,12 +1,17 @@
 //! Weights from the files stt-model reads, repacked once at load into the
 //! layouts the kernels read (each kernel header restates its layout):
-//! - F32: row-major f32 (from f32, bf16, f16 — exact conversions).
+//! - F32: row-major f32 (from f32 and bf16 — exact conversions).
+//! - F16: row-major f16 (from F16 GGUF tensors, or f16 asked at load).
 //! - Q8: i8 quants (4 per u32) + one f32 scale per 32-block (from Q8_0).
 //! - Q4: 4-bit quants (8 per u32) + (scale, bias) f32 per 32-block (from
 //!   Q4_0: d, −8d; from Q4_K: d·sc, −dmin·m per 32-wide sub-block).
 //!
 //! Quants and scales live in separate buffers because GGML blocks (18 or 34
 //! bytes) are not 4-byte aligned, which WGSL storage arrays require.
+//!
+//! Float checkpoints can be quantized at load (`quantize`): each matrix goes
+//! through the same quantizer and the same repacking as `stt-cli quantize`
+//! followed by loading its GGUF, so both give identical GPU weights.
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device};
@@ -19,6 +24,7 @@ use crate::error::{GpuError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GpuFormat {
     F32,
+    F16,
     Q8,
     Q4,
 }
@@ -29,7 +35,7 @@ pub struct PackedMatrix {
     pub format: GpuFormat,
     pub rows: usize,
     pub cols: usize,
-    /// Weights (f32) or quants (Q8, Q4).
+    /// Weights (f32, f16) or quants (Q8, Q4).
     pub data: Vec<u8>,
     /// Per-block scales (Q8: f32) or (scale, bias) pairs (Q4); empty for F32.
     pub scales: Vec<u8>,
@@ -51,6 +57,11 @@ impl PackedMatrix {
     pub fn dequantize(&self) -> Vec<f32> {
         match self.format {
             GpuFormat::F32 => bytemuck::pod_collect_to_vec(&self.data),
+            GpuFormat::F16 => self
+                .data
+                .chunks_exact(2)
+                .map(|h| f16::from_le_bytes([h[0], h[1]]).to_f32())
+                .collect(),
             GpuFormat::Q8 => {
                 let s: Vec<f32> = bytemuck::pod_collect_to_vec(&self.scales);
                 self.data
@@ -131,76 +142,126 @@ fn repack_q8_0(raw: &[u8], q: &mut Vec<u8>, s: &mut Vec<f32>) {
     }
 }
 
-/// Loads one matrix (rows × cols) named `name` from the LM weights.
+/// GGML blocks (or f16/f32 rows) → a GPU layout; `None` for ggml types
+/// without one (the caller dequantizes those to f32).
+fn repack_raw(ty: GgmlDType, raw: &[u8]) -> Option<(GpuFormat, Vec<u8>, Vec<f32>)> {
+    let (mut q, mut s) = (Vec::new(), Vec::<f32>::new());
+    let format = match ty {
+        GgmlDType::Q4_0 => {
+            repack_q4_0(raw, &mut q, &mut s);
+            GpuFormat::Q4
+        }
+        GgmlDType::Q4K => {
+            repack_q4k(raw, &mut q, &mut s);
+            GpuFormat::Q4
+        }
+        GgmlDType::Q8_0 => {
+            repack_q8_0(raw, &mut q, &mut s);
+            GpuFormat::Q8
+        }
+        // GGUF F16 rows are the F16 layout already (little-endian halves).
+        GgmlDType::F16 => {
+            q.extend_from_slice(raw);
+            GpuFormat::F16
+        }
+        _ => return None,
+    };
+    Some((format, q, s))
+}
+
+fn ggml_dtype(ty: QuantType) -> GgmlDType {
+    match ty {
+        QuantType::F32 => GgmlDType::F32,
+        QuantType::F16 => GgmlDType::F16,
+        QuantType::Q4_0 => GgmlDType::Q4_0,
+        QuantType::Q8_0 => GgmlDType::Q8_0,
+        QuantType::Q4K => GgmlDType::Q4K,
+    }
+}
+
+fn float_tensor(weights: &LmWeights, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
+    let LmWeights::Safetensors(f) = weights else {
+        unreachable!("float_tensor is only called on safetensors");
+    };
+    let t = f.tensor(name, &Device::Cpu)?;
+    if t.dims() != dims {
+        return Err(GpuError::Weights(stt_model::Error::ShapeMismatch {
+            name: name.to_string(),
+            expected: dims.to_vec(),
+            found: t.dims().to_vec(),
+        }));
+    }
+    let xs = t
+        .to_dtype(DType::F32)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>());
+    let xs = xs.map_err(stt_model::Error::from)?;
+    if let Some(i) = xs.iter().position(|x| !x.is_finite()) {
+        return Err(GpuError::Weights(stt_model::Error::BadTensor {
+            name: name.to_string(),
+            reason: format!("value {i} is not finite"),
+        }));
+    }
+    Ok(xs)
+}
+
+/// Loads one matrix (rows × cols) named `name` from the LM weights; float
+/// (safetensors) weights are quantized first when `quantize` asks for it.
 pub fn load_matrix(
     weights: &LmWeights,
     name: &str,
     rows: usize,
     cols: usize,
+    quantize: Option<QuantType>,
 ) -> Result<PackedMatrix> {
-    let shape_err = |found: Vec<usize>| {
-        GpuError::Weights(stt_model::Error::ShapeMismatch {
-            name: name.to_string(),
-            expected: vec![rows, cols],
-            found,
-        })
-    };
     if !cols.is_multiple_of(32) {
         return Err(GpuError::Unsupported(format!(
             "`{name}` has {cols} columns, not a multiple of 32"
         )));
     }
+    let packed = |format, data: Vec<u8>, scales: Vec<f32>| PackedMatrix {
+        name: name.to_string(),
+        format,
+        rows,
+        cols,
+        data,
+        scales: bytemuck::cast_slice(&scales).to_vec(),
+    };
     match weights {
-        LmWeights::Safetensors(f) => {
-            let t = f.tensor(name, &Device::Cpu)?;
-            if t.dims() != [rows, cols] {
-                return Err(shape_err(t.dims().to_vec()));
+        LmWeights::Safetensors(_) => {
+            let xs = float_tensor(weights, name, &[rows, cols])?;
+            let ty = quantize.map_or(QuantType::F32, |t| t.for_shape(&[rows, cols]));
+            if ty == QuantType::F32 {
+                return Ok(PackedMatrix::from_f32(name, rows, cols, &xs));
             }
-            let xs = t
-                .to_dtype(DType::F32)
-                .and_then(|t| t.flatten_all())
-                .and_then(|t| t.to_vec1::<f32>());
-            let xs = xs.map_err(stt_model::Error::from)?;
-            Ok(PackedMatrix::from_f32(name, rows, cols, &xs))
+            let mut raw = Vec::with_capacity(ty.bytes_for(xs.len()));
+            quant::quantize(ty, &xs, &mut raw);
+            drop(xs);
+            let Some((format, q, s)) = repack_raw(ggml_dtype(ty), &raw) else {
+                unreachable!("every QuantType but F32 has a GPU layout");
+            };
+            Ok(packed(format, q, s))
         }
         LmWeights::Gguf(f) => {
             let qt = f.qtensor(name, &Device::Cpu)?;
             if qt.shape().dims() != [rows, cols] {
-                return Err(shape_err(qt.shape().dims().to_vec()));
+                return Err(GpuError::Weights(stt_model::Error::ShapeMismatch {
+                    name: name.to_string(),
+                    expected: vec![rows, cols],
+                    found: qt.shape().dims().to_vec(),
+                }));
             }
             let raw = qt.data().map_err(stt_model::Error::from)?;
-            let (mut q, mut s) = (Vec::new(), Vec::<f32>::new());
-            let format = match qt.dtype() {
-                GgmlDType::Q4_0 => {
-                    repack_q4_0(&raw, &mut q, &mut s);
-                    GpuFormat::Q4
-                }
-                GgmlDType::Q4K => {
-                    repack_q4k(&raw, &mut q, &mut s);
-                    GpuFormat::Q4
-                }
-                GgmlDType::Q8_0 => {
-                    repack_q8_0(&raw, &mut q, &mut s);
-                    GpuFormat::Q8
-                }
-                _ => {
-                    // F32, F16 and other ggml types: dequantize exactly as candle does.
-                    let xs = qt
-                        .dequantize(&Device::Cpu)
-                        .and_then(|t| t.flatten_all())
-                        .and_then(|t| t.to_vec1::<f32>());
-                    let xs = xs.map_err(stt_model::Error::from)?;
-                    return Ok(PackedMatrix::from_f32(name, rows, cols, &xs));
-                }
-            };
-            Ok(PackedMatrix {
-                name: name.to_string(),
-                format,
-                rows,
-                cols,
-                data: q,
-                scales: bytemuck::cast_slice(&s).to_vec(),
-            })
+            if let Some((format, q, s)) = repack_raw(qt.dtype(), &raw) {
+                return Ok(packed(format, q, s));
+            }
+            // F32 and other ggml types: dequantize exactly as candle does.
+            let xs = qt
+                .dequantize(&Device::Cpu)
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1::<f32>());
+            let xs = xs.map_err(stt_model::Error::from)?;
+            Ok(PackedMatrix::from_f32(name, rows, cols, &xs))
         }
     }
 }
@@ -240,7 +301,27 @@ pub struct HostTable {
 }
 
 impl HostTable {
-    pub fn load(weights: &LmWeights, name: &str, rows: usize, cols: usize) -> Result<Self> {
+    pub fn load(
+        weights: &LmWeights,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        quantize: Option<QuantType>,
+    ) -> Result<Self> {
+        // Float weights quantized at load: keep the blocks, as from a GGUF.
+        if let (LmWeights::Safetensors(_), Some(ty)) = (weights, quantize) {
+            let ty = ty.for_shape(&[rows, cols]);
+            let xs = float_tensor(weights, name, &[rows, cols])?;
+            let mut bytes = Vec::with_capacity(ty.bytes_for(xs.len()));
+            quant::quantize(ty, &xs, &mut bytes);
+            return Ok(Self {
+                ty,
+                row_bytes: ty.bytes_for(cols),
+                bytes,
+                rows,
+                cols,
+            });
+        }
         // Keep the file's own blocks for GGUF (small), f32 otherwise.
         if let LmWeights::Gguf(f) = weights {
             let qt = f.qtensor(name, &Device::Cpu)?;
@@ -270,7 +351,7 @@ impl HostTable {
                 });
             }
         }
-        let xs = load_matrix(weights, name, rows, cols)?.dequantize();
+        let xs = load_matrix(weights, name, rows, cols, None)?.dequantize();
         Ok(Self {
             ty: QuantType::F32,
             row_bytes: 4 * cols,

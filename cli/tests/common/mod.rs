@@ -23,14 +23,19 @@ pub fn clip_24k(name: &str) -> Vec<f32> {
 }
 
 /// A tiny model with every LM file format: f32 `model.safetensors` and the
-/// three GGUFs quantized from the same values. Seed 1.
+/// four GGUFs (Q8_0, Q4_K, Q4_0, F16) made from the same values. Seed 1.
 pub fn tiny_model() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stt-tiny-seed1");
         let mut o = SynthOptions::new(Preset::Tiny, 1);
         o.lm_dtype = StDtype::F32;
-        o.gguf = vec![QuantType::Q8_0, QuantType::Q4K, QuantType::Q4_0];
+        o.gguf = vec![
+            QuantType::Q8_0,
+            QuantType::Q4K,
+            QuantType::Q4_0,
+            QuantType::F16,
+        ];
         make_once(&dir, &o);
         dir
     })

@@ -57,6 +57,24 @@ impl QuantType {
         })
     }
 
+    /// The type a tensor of `shape` gets when `self` is requested: vectors
+    /// stay f32; a matrix whose rows are not whole blocks falls back to
+    /// Q8_0, else f32. `stt-cli quantize` and quantize-at-load share it, so
+    /// both give the same values.
+    pub fn for_shape(self, shape: &[usize]) -> Self {
+        let rows_of_blocks = |t: Self| shape.last().is_some_and(|&k| k % t.block_elems() == 0);
+        let is_matrix = shape.iter().filter(|&&d| d > 1).count() >= 2;
+        if !is_matrix {
+            Self::F32
+        } else if rows_of_blocks(self) {
+            self
+        } else if rows_of_blocks(Self::Q8_0) {
+            Self::Q8_0
+        } else {
+            Self::F32
+        }
+    }
+
     /// Bytes for `n` elements (`n` a multiple of the block size).
     pub fn bytes_for(self, n: usize) -> usize {
         n / self.block_elems() * self.block_bytes()

@@ -4,16 +4,19 @@
 //   INPUT_MODE 2: in(k) = silu(x[k]) * x[K + k]        (gated MLP, moshi order)
 //   RESIDUAL:     y[r] += … instead of y[r] = …       (residual add)
 // The weight format is spliced in by the host at the WEIGHTS marker line from one of
-// weights_f32.wgsl, weights_q8.wgsl, weights_q4.wgsl, each defining
-// `block_dot(r, b)`: Σ over the 32 columns of block b of row r of W·in.
+// weights_{f32,f16,f16_packed,q8,q4}.wgsl, each defining `block_dot(r, b)`:
+// Σ over the 32 columns of block b of row r of W·in. The reductions are
+// spliced at the REDUCE marker from reduce_workgroup.wgsl or, with
+// subgroups, reduce_subgroup.wgsl (same results to the bit for the lanes,
+// ~1e-7 relative for the RmsNorm sum).
 //
 // Bindings (group 0): 0 and 1 are the weights (format file); then
 //   2 x     storage read f32 [K] (mode 0/1) or [2K] (mode 2)
 //   3 alpha storage read f32 [K] (mode 1; any buffer otherwise)
 //   4 y     storage read_write f32, rows written at Y_OFFSET + r
 // Workgroup: 256 invocations = ROWS_PER_WG (32) rows × LANES (8); lane l of a
-// row sums blocks l, l+8, …; a tree in workgroup memory adds the lanes. 32
-// rows share one prologue (norm, input cache), which costs as much as ~8 rows.
+// row sums blocks l, l+8, …; `lanes_sum` adds the lanes. 32 rows share one
+// prologue (norm, input cache), which costs as much as ~8 rows.
 // Grid: ceil(ROWS / 32) workgroups along x.
 // Bounds: K % 32 == 0 (checked by the host), rows ≥ ROWS skipped.
 // CPU reference: candle's matmul / rms_norm / silu as moshi calls them;
@@ -36,8 +39,8 @@ const ROWS_PER_WG: u32 = 32u;
 
 const CACHE: u32 = 2048u;
 
-var<workgroup> partial: array<f32, 256>;
-var<workgroup> norm_m: f32;
+// Every invocation computes the same norm (no race, no extra barrier).
+var<private> norm_m: f32;
 // The input vector, computed once per workgroup when it fits (K ≤ CACHE):
 // every row of the workgroup reads it, and CPU Vulkan pays dearly for
 // recomputing it per element.
@@ -61,27 +64,19 @@ fn input_at(k: u32) -> f32 {
     return input_raw(k);
 }
 
+//! REDUCE
+
 //! WEIGHTS
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(ids: Ids) {
+    let lid = ids.lid;
     if INPUT_MODE == 1u {
         var s = 0.0;
         for (var k = lid; k < K; k = k + WG) {
             s = s + x[k] * x[k];
         }
-        partial[lid] = s;
-        workgroupBarrier();
-        for (var half = WG / 2u; half > 0u; half = half / 2u) {
-            if lid < half {
-                partial[lid] = partial[lid] + partial[lid + half];
-            }
-            workgroupBarrier();
-        }
-        if lid == 0u {
-            norm_m = sqrt(partial[0] / f32(K) + EPS);
-        }
-        workgroupBarrier();
+        norm_m = sqrt(workgroup_sum(s, ids) / f32(K) + EPS);
     }
     if K <= CACHE {
         for (var k = lid; k < K; k = k + WG) {
@@ -90,23 +85,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     let lane = lid % LANES;
-    let r = wid.x * ROWS_PER_WG + lid / LANES;
+    let r = ids.wid.x * ROWS_PER_WG + lid / LANES;
     var acc = 0.0;
     if r < ROWS {
         for (var b = lane; b < K / 32u; b = b + LANES) {
             acc = acc + block_dot(r, b);
         }
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var half = LANES / 2u; half > 0u; half = half / 2u) {
-        if lane < half {
-            partial[lid] = partial[lid] + partial[lid + half];
-        }
-        workgroupBarrier();
-    }
+    let total = lanes_sum(acc, ids);
     if lane == 0u && r < ROWS {
-        var v = partial[lid];
+        var v = total;
         if RESIDUAL {
             v = v + y[Y_OFFSET + r];
         }

@@ -1,0 +1,37 @@
+// reduce_subgroup.wgsl — spliced into matvec.wgsl at the REDUCE marker when
+// the device has subgroups and the probe (subgroup_probe.wgsl) found them
+// to be runs of S consecutive invocations, S a power of two in [8, 256].
+// Same functions as reduce_workgroup.wgsl, with fewer barriers:
+// `lanes_sum` needs none (three xor-shuffles inside a subgroup, the same
+// summation order as the workgroup tree), `workgroup_sum` one.
+
+struct Ids {
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(subgroup_size) sg_size: u32,
+}
+
+// One partial per subgroup: at most 256 / 8.
+var<workgroup> partial: array<f32, 32>;
+
+// Σ v over the 256 invocations, returned to all. Summation order differs
+// from the workgroup tree (f32 rounding, ~1e-7 relative).
+fn workgroup_sum(v: f32, ids: Ids) -> f32 {
+    let s = subgroupAdd(v);
+    if ids.lid % ids.sg_size == 0u {
+        partial[ids.lid / ids.sg_size] = s;
+    }
+    workgroupBarrier();
+    var total = 0.0;
+    for (var i = 0u; i < WG / ids.sg_size; i = i + 1u) {
+        total = total + partial[i];
+    }
+    workgroupBarrier();
+    return total;
+}
+
+fn lanes_sum(v: f32, ids: Ids) -> f32 {
+    var s = v + subgroupShuffleXor(v, 4u);
+    s = s + subgroupShuffleXor(s, 2u);
+    return s + subgroupShuffleXor(s, 1u);
+}

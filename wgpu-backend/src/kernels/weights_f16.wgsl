@@ -1,0 +1,21 @@
+// weights_f16.wgsl — spliced into matvec.wgsl when the device has
+// `shader-f16`. f16 weights (F16 GGUF tensors, or quantized at load to f16),
+// row-major:
+//   0 w    storage read vec4<f16> [ROWS * K / 4]
+//   1 (unused; bound to a dummy buffer)
+// f16 → f32 is exact, then the same f32 dot as weights_f32.wgsl, so this and
+// weights_f16_packed.wgsl (no shader-f16) agree to the bit.
+@group(0) @binding(0) var<storage, read> w: array<vec4<f16>>;
+@group(0) @binding(1) var<storage, read> w_unused: array<f32>;
+
+fn block_dot(r: u32, b: u32) -> f32 {
+    let base = (r * K + b * 32u) / 4u;
+    let k0 = b * 32u;
+    var acc = 0.0;
+    for (var j = 0u; j < 8u; j = j + 1u) {
+        let k = k0 + 4u * j;
+        let xin = vec4<f32>(input_at(k), input_at(k + 1u), input_at(k + 2u), input_at(k + 3u));
+        acc = acc + dot(vec4<f32>(w[base + j]), xin);
+    }
+    return acc;
+}

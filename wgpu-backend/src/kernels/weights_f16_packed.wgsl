@@ -1,0 +1,20 @@
+// weights_f16_packed.wgsl — spliced into matvec.wgsl when the device lacks
+// `shader-f16`: the same f16 buffer as weights_f16.wgsl, read as words and
+// widened with unpack2x16float (core WGSL).
+//   0 w    storage read vec2<u32> [ROWS * K / 4]: 4 halves, low half first
+//   1 (unused; bound to a dummy buffer)
+@group(0) @binding(0) var<storage, read> w: array<vec2<u32>>;
+@group(0) @binding(1) var<storage, read> w_unused: array<f32>;
+
+fn block_dot(r: u32, b: u32) -> f32 {
+    let base = (r * K + b * 32u) / 4u;
+    let k0 = b * 32u;
+    var acc = 0.0;
+    for (var j = 0u; j < 8u; j = j + 1u) {
+        let k = k0 + 4u * j;
+        let xin = vec4<f32>(input_at(k), input_at(k + 1u), input_at(k + 2u), input_at(k + 3u));
+        let p = w[base + j];
+        acc = acc + dot(vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)), xin);
+    }
+    return acc;
+}
