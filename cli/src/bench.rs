@@ -34,6 +34,8 @@ pub struct BenchArgs {
     /// The clip for `--mimi-frames` (any audio file).
     #[arg(long)]
     pub audio: Option<PathBuf>,
+    #[command(flatten)]
+    pub gpu: crate::gpu_args::GpuArgs,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -89,8 +91,11 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         "commit": option_env!("STT_COMMIT").unwrap_or("unknown"),
     });
     if !args.no_gpu {
-        let opts = stt_wgpu::GpuOptions::default();
-        let mut gpu = block_on(stt_wgpu::GpuStepper::new(&model.lm, cfg, opts))?;
+        let mut gpu = block_on(stt_wgpu::GpuStepper::new(
+            &model.lm,
+            cfg,
+            args.gpu.options(),
+        ))?;
         let copy_gbps = gpu.measure_copy_bandwidth_gbps()?;
         let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, args.warmup, args.steps)?;
         // KV read per step at the context reached (f32 K and V of every layer).
@@ -99,9 +104,13 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         let bytes = gpu.weight_bytes() + kv_bytes;
         let median = percentile(&gpu_times, 0.5);
         let gbps = bytes as f64 / (median * 1e-3) / 1e9;
+        let caps = gpu.capabilities();
         out["gpu"] = serde_json::json!({
-            "adapter": gpu.capabilities().adapter,
-            "backend": gpu.capabilities().backend,
+            "adapter": caps.adapter,
+            "backend": caps.backend,
+            "shader_f16": caps.shader_f16,
+            "subgroup_size": caps.subgroups.then_some(caps.subgroup_size),
+            "quantized_at_load": args.gpu.quantize,
             "steps": args.steps,
             "ms_per_step_median": median,
             "ms_per_step_p90": percentile(&gpu_times, 0.9),

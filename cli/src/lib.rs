@@ -2,6 +2,7 @@
 //! writers and transcript formats. The binary in `main.rs` stays thin.
 
 pub mod bench;
+pub mod gpu_args;
 pub mod hub;
 pub mod output;
 pub mod quantize;

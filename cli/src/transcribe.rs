@@ -1,4 +1,5 @@
-//! `stt-cli transcribe`: audio files (or stdin) to text on the CPU.
+//! `stt-cli transcribe`: audio files (or stdin) to text, the LM on the GPU
+//! engine when an adapter exists, else on the CPU.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub struct TranscribeArgs {
     /// Where the LM runs: the GPU when an adapter exists (auto), or force one.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
+    #[command(flatten)]
+    pub gpu: crate::gpu_args::GpuArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -163,8 +166,14 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
         );
     }
     let context = || format!("loading the model from {}", dir.display());
+    if args.backend == Backend::Cpu && args.gpu.quantize.is_some() {
+        bail!(
+            "--quantize applies to the GPU engine; for the CPU, write a GGUF with \
+             `stt-cli quantize` and pass it with --lm"
+        );
+    }
     if args.backend != Backend::Cpu {
-        let opts = stt_wgpu::GpuOptions::default();
+        let opts = args.gpu.options();
         match block_on(stt_wgpu::GpuStepper::new(&model.lm, &model.config, opts)) {
             Ok(gpu) => {
                 let name = gpu.capabilities().adapter.clone();
@@ -183,6 +192,9 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
             }
             Err(e) if args.backend == Backend::Auto => {
                 eprintln!("note: the LM runs on the CPU: no usable GPU ({e})");
+                if let Some(q) = &args.gpu.quantize {
+                    eprintln!("note: --quantize {q} is ignored on the CPU");
+                }
             }
             Err(e) => return Err(anyhow::Error::new(e)).with_context(context),
         }

@@ -305,3 +305,22 @@ fn offline_without_cache() {
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--offline"), "{stderr}");
 }
+
+#[test]
+fn quantize_at_load_on_the_cpu_backend_is_refused() {
+    let clip = common::fixture("bria.mp3");
+    let o = stt(&[
+        "transcribe",
+        clip.to_str().unwrap(),
+        "--model",
+        tiny().to_str().unwrap(),
+        "--lm",
+        "model.safetensors",
+        "--offline",
+        "--backend",
+        "cpu",
+        "--quantize",
+        "q4_k",
+    ]);
+    expect_error(&o, "--quantize applies to the GPU engine");
+}

@@ -1,0 +1,36 @@
+//! The GPU engine's command-line options, shared by `transcribe` and `bench`.
+
+use stt_model::weights::quant::QuantType;
+use stt_wgpu::{FeatureRequest, GpuOptions};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct GpuArgs {
+    /// Quantize float (safetensors) LM weights at load for the GPU engine:
+    /// the same values `stt-cli quantize` would write. GGUF files are used
+    /// as they are.
+    #[arg(long, value_parser = ["q4_k", "q4_0", "q8_0", "f16"])]
+    pub quantize: Option<String>,
+    /// Run only the GPU path every WebGPU adapter has: no `shader-f16`
+    /// reads, no subgroup reductions (for comparisons and driver bugs).
+    #[arg(long)]
+    pub no_gpu_features: bool,
+}
+
+impl GpuArgs {
+    pub fn quant_type(&self) -> Option<QuantType> {
+        // The value parser admits only names QuantType::parse knows.
+        self.quantize.as_deref().and_then(QuantType::parse)
+    }
+
+    pub fn options(&self) -> GpuOptions {
+        GpuOptions {
+            quantize: self.quant_type(),
+            features: if self.no_gpu_features {
+                FeatureRequest::NONE
+            } else {
+                FeatureRequest::default()
+            },
+            ..Default::default()
+        }
+    }
+}
