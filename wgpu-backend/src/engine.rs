@@ -23,6 +23,9 @@ use stt_model::weights::quant::QuantType;
 use crate::capabilities::{FeatureRequest, Gpu};
 use crate::error::{GpuError, Result};
 use crate::kernels::{self, MatvecInput, MatvecKey, ShaderFeatures};
+use crate::pipelines::{
+    bind_group, bind_layout, matvec_pipeline, pipeline, shader, MATVEC_BINDINGS, RO, RW, UNIFORM,
+};
 use crate::repack::{self, GpuFormat, HostTable, PackedMatrix};
 
 /// The params block every step writes; `StepParams` in embed.wgsl and
@@ -40,6 +43,8 @@ pub struct StepParams {
 }
 
 const RESULT_WORDS: u64 = 5;
+/// moshi's RmsNorm epsilon (the `EPS` default of matvec.wgsl).
+const MATVEC_EPS: f32 = 1e-8;
 /// Where the logits start in a staging buffer (after the result words, aligned).
 const STAGING_LOGITS_OFFSET: u64 = 32;
 
@@ -68,6 +73,28 @@ impl Default for GpuOptions {
             quantize: None,
         }
     }
+}
+
+/// RoPE's inverse frequencies, as moshi computes them (f32).
+pub(crate) fn rope_inv_freq(head_dim: usize, max_period: f32) -> Vec<f32> {
+    (0..head_dim)
+        .step_by(2)
+        .map(|i| 1f32 / max_period.powf(i as f32 / head_dim as f32))
+        .collect()
+}
+
+/// `StepParams::rope` for a position: as moshi, the position as f32 times
+/// inv_freq (f32), then sin/cos.
+pub(crate) fn rope_table(inv_freq: &[f32], position: u64) -> [[f32; 4]; 32] {
+    let mut rope = [[0f32; 4]; 32];
+    let pos = position as f32;
+    for (p, inv) in inv_freq.iter().enumerate() {
+        let f = pos * inv;
+        let (s, c) = (f.sin(), f.cos());
+        rope[p / 2][2 * (p % 2)] = c;
+        rope[p / 2][2 * (p % 2) + 1] = s;
+    }
+    rope
 }
 
 struct Dispatch {
@@ -115,96 +142,6 @@ struct Builder<'a> {
     features: ShaderFeatures,
     dummy: wgpu::Buffer,
     weight_bytes: u64,
-}
-
-fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
-const RO: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: true };
-const RW: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: false };
-const UNIFORM: wgpu::BufferBindingType = wgpu::BufferBindingType::Uniform;
-
-fn bind_layout(
-    device: &wgpu::Device,
-    label: &str,
-    types: &[wgpu::BufferBindingType],
-) -> wgpu::BindGroupLayout {
-    let entries: Vec<_> = types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| layout_entry(i as u32, *t))
-        .collect();
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some(label),
-        entries: &entries,
-    })
-}
-
-fn bind_group(
-    device: &wgpu::Device,
-    label: &str,
-    layout: &wgpu::BindGroupLayout,
-    buffers: &[&wgpu::Buffer],
-) -> wgpu::BindGroup {
-    let entries: Vec<_> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(label),
-        layout,
-        entries: &entries,
-    })
-}
-
-fn pipeline(
-    gpu: &Gpu,
-    label: &str,
-    layout: &wgpu::BindGroupLayout,
-    module: &wgpu::ShaderModule,
-    constants: &[(&str, f64)],
-) -> wgpu::ComputePipeline {
-    let pl = gpu
-        .device
-        .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(label),
-            bind_group_layouts: &[Some(layout)],
-            ..Default::default()
-        });
-    gpu.device
-        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(label),
-            layout: Some(&pl),
-            module,
-            entry_point: Some("main"),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants,
-                zero_initialize_workgroup_memory: true,
-            },
-            cache: None,
-        })
-}
-
-fn shader(gpu: &Gpu, label: &str, source: &str) -> wgpu::ShaderModule {
-    gpu.device
-        .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Owned(source.to_string())),
-        })
 }
 
 impl Builder<'_> {
@@ -287,15 +224,13 @@ impl Builder<'_> {
                         )
                     })
                     .clone();
-                let constants = [
-                    ("K", key.k as f64),
-                    ("ROWS", key.rows as f64),
-                    ("INPUT_MODE", key.input as u32 as f64),
-                    ("RESIDUAL", if residual { 1.0 } else { 0.0 }),
-                    ("Y_OFFSET", y_offset as f64),
-                ];
-                let layout = self.matvec_layout.clone();
-                let p = Arc::new(pipeline(self.gpu, "matvec", &layout, &module, &constants));
+                let p = Arc::new(matvec_pipeline(
+                    self.gpu,
+                    &self.matvec_layout,
+                    &module,
+                    &key,
+                    MATVEC_EPS,
+                ));
                 self.pipelines.insert(key, p.clone());
                 p
             }
@@ -388,7 +323,7 @@ impl GpuStepper {
             )));
         }
         let dev = gpu.device.clone();
-        let matvec_layout = bind_layout(&dev, "matvec", &[RO, RO, RO, RO, RW]);
+        let matvec_layout = bind_layout(&dev, "matvec", &MATVEC_BINDINGS);
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy"),
             size: 16,
@@ -616,10 +551,7 @@ impl GpuStepper {
         drop(b);
         gpu.check()?;
 
-        let rope_inv_freq = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1f32 / (cfg.max_period as f32).powf(i as f32 / head_dim as f32))
-            .collect();
+        let rope_inv_freq = rope_inv_freq(head_dim, cfg.max_period as f32);
         let dispatches_per_step = dispatches.len();
         Ok(Self {
             gpu,
@@ -727,15 +659,7 @@ impl GpuStepper {
                 ))
             }
         };
-        let mut rope = [[0f32; 4]; 32];
-        // As moshi: positions as f32 times inv_freq (f32), then sin/cos.
-        let pos = self.position as f32;
-        for (p, inv) in self.rope_inv_freq.iter().enumerate() {
-            let f = pos * inv;
-            let (s, c) = (f.sin(), f.cos());
-            rope[p / 2][2 * (p % 2)] = c;
-            rope[p / 2][2 * (p % 2) + 1] = s;
-        }
+        let rope = rope_table(&self.rope_inv_freq, self.position);
         let ctx = self.context as u64;
         Ok(StepParams {
             text_mode,

@@ -11,6 +11,9 @@ pub mod capabilities;
 pub mod engine;
 pub mod error;
 pub mod kernels;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod ops;
+pub mod pipelines;
 pub mod repack;
 
 pub use capabilities::FeatureRequest;

@@ -13,7 +13,7 @@
 //! through the same quantizer and the same repacking as `stt-cli quantize`
 //! followed by loading its GGUF, so both give identical GPU weights.
 
-use candle_core::quantized::GgmlDType;
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device};
 use half::f16;
 use stt_model::weights::quant::{self, QuantType};
@@ -42,7 +42,7 @@ pub struct PackedMatrix {
 }
 
 impl PackedMatrix {
-    fn from_f32(name: &str, rows: usize, cols: usize, xs: &[f32]) -> Self {
+    pub fn from_f32(name: &str, rows: usize, cols: usize, xs: &[f32]) -> Self {
         Self {
             name: name.to_string(),
             format: GpuFormat::F32,
@@ -251,19 +251,43 @@ pub fn load_matrix(
                     found: qt.shape().dims().to_vec(),
                 }));
             }
-            let raw = qt.data().map_err(stt_model::Error::from)?;
-            if let Some((format, q, s)) = repack_raw(qt.dtype(), &raw) {
-                return Ok(packed(format, q, s));
-            }
-            // F32 and other ggml types: dequantize exactly as candle does.
-            let xs = qt
-                .dequantize(&Device::Cpu)
-                .and_then(|t| t.flatten_all())
-                .and_then(|t| t.to_vec1::<f32>());
-            let xs = xs.map_err(stt_model::Error::from)?;
-            Ok(PackedMatrix::from_f32(name, rows, cols, &xs))
+            pack_qtensor(name, &qt)
         }
     }
+}
+
+/// A candle quantized matrix (rows × cols) in a GPU layout: Q8_0, Q4_0,
+/// Q4_K and F16 repacked, F32 and other ggml types dequantized to f32
+/// exactly as candle does.
+pub fn pack_qtensor(name: &str, qt: &QTensor) -> Result<PackedMatrix> {
+    let &[rows, cols] = qt.shape().dims() else {
+        return Err(GpuError::Unsupported(format!(
+            "`{name}` has shape {:?}, not a matrix",
+            qt.shape().dims()
+        )));
+    };
+    if !cols.is_multiple_of(32) {
+        return Err(GpuError::Unsupported(format!(
+            "`{name}` has {cols} columns, not a multiple of 32"
+        )));
+    }
+    let raw = qt.data().map_err(stt_model::Error::from)?;
+    if let Some((format, data, s)) = repack_raw(qt.dtype(), &raw) {
+        return Ok(PackedMatrix {
+            name: name.to_string(),
+            format,
+            rows,
+            cols,
+            data,
+            scales: bytemuck::cast_slice(&s).to_vec(),
+        });
+    }
+    let xs = qt
+        .dequantize(&Device::Cpu)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>());
+    let xs = xs.map_err(stt_model::Error::from)?;
+    Ok(PackedMatrix::from_f32(name, rows, cols, &xs))
 }
 
 /// A vector (norm weights) as f32, whatever its stored shape.
