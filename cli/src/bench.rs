@@ -20,8 +20,10 @@ pub struct BenchArgs {
     /// Steps to time (after `--warmup` untimed ones).
     #[arg(long, default_value_t = 300)]
     pub steps: usize,
-    #[arg(long, default_value_t = 20)]
-    pub warmup: usize,
+    /// Untimed steps first; default: the model's context (750), so the
+    /// timed steps attend over a full KV cache, as in a long session.
+    #[arg(long)]
+    pub warmup: Option<usize>,
     /// Also time moshi's CPU LM (slow for the full model: use few steps).
     #[arg(long)]
     pub cpu_steps: Option<usize>,
@@ -90,6 +92,8 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         "config": {"dim": cfg.dim, "layers": cfg.num_layers, "heads": cfg.num_heads, "context": cfg.context},
         "commit": option_env!("STT_COMMIT").unwrap_or("unknown"),
     });
+    let warmup = args.warmup.unwrap_or(cfg.context);
+    out["warmup_steps"] = warmup.into();
     if !args.no_gpu {
         let mut gpu = block_on(stt_wgpu::GpuStepper::new(
             &model.lm,
@@ -97,10 +101,10 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             args.gpu.options(),
         ))?;
         let copy_gbps = gpu.measure_copy_bandwidth_gbps()?;
-        let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, args.warmup, args.steps)?;
+        let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, warmup, args.steps)?;
         // KV read per step at the context reached (f32 K and V of every layer).
         let kv_bytes =
-            (2 * cfg.num_layers * cfg.context.min(args.warmup + args.steps) * cfg.dim * 4) as u64;
+            (2 * cfg.num_layers * cfg.context.min(warmup + args.steps) * cfg.dim * 4) as u64;
         let bytes = gpu.weight_bytes() + kv_bytes;
         let median = percentile(&gpu_times, 0.5);
         let gbps = bytes as f64 / (median * 1e-3) / 1e9;

@@ -185,12 +185,12 @@ impl Gpu {
             pass.dispatch_workgroups(1, 1, 1);
         }
         enc.copy_buffer_to_buffer(&out, 0, &staging, 0, bytes);
-        self.queue.submit([enc.finish()]);
+        let submission = self.queue.submit([enc.finish()]);
         let (tx, rx) = flume::bounded(1);
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        crate::engine::wait(self, &rx)
+        crate::engine::wait(self, &rx, &submission)
             .await?
             .map_err(|e| GpuError::Wgpu(format!("reading the subgroup probe: {e}")))?;
         self.check()?;

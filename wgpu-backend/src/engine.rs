@@ -100,11 +100,12 @@ pub(crate) fn rope_table(inv_freq: &[f32], position: u64) -> [[f32; 4]; 32] {
 struct Dispatch {
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
-    workgroups: u32,
+    workgroups: (u32, u32),
 }
 
 struct Pending {
     staging: wgpu::Buffer,
+    submission: wgpu::SubmissionIndex,
     done: flume::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
     with_logits: bool,
 }
@@ -140,6 +141,8 @@ struct Builder<'a> {
     modules: HashMap<GpuFormat, wgpu::ShaderModule>,
     pipelines: HashMap<MatvecKey, Arc<wgpu::ComputePipeline>>,
     features: ShaderFeatures,
+    /// (head dim, splits) of attention.wgsl, for the merging matvec.
+    attention: (u32, u32),
     dummy: wgpu::Buffer,
     weight_bytes: u64,
 }
@@ -198,6 +201,16 @@ impl Builder<'_> {
             input: input.1,
             residual,
             y_offset,
+            head_dim: if input.1 == MatvecInput::AttentionMerge {
+                self.attention.0
+            } else {
+                1
+            },
+            splits: if input.1 == MatvecInput::AttentionMerge {
+                self.attention.1
+            } else {
+                1
+            },
         };
         let data = self.buffer(&m.name, &m.data, wgpu::BufferUsages::STORAGE)?;
         let scales = match m.format {
@@ -252,7 +265,7 @@ impl Builder<'_> {
         Ok(Dispatch {
             pipeline,
             bind_group: bg,
-            workgroups,
+            workgroups: (workgroups, 1),
         })
     }
 }
@@ -309,10 +322,21 @@ impl GpuStepper {
         let d = cfg.dim;
         let head_dim = d / cfg.num_heads;
         let hidden = cfg.ffn_hidden();
-        if head_dim > kernels::ATTENTION_MAX_HEAD_DIM || !head_dim.is_multiple_of(2) {
+        if head_dim > kernels::ATTENTION_MAX_HEAD_DIM || !head_dim.is_multiple_of(4) {
             return Err(GpuError::Unsupported(format!(
-                "head dim {head_dim} (at most {} and even)",
+                "head dim {head_dim} (at most {} and a multiple of 4)",
                 kernels::ATTENTION_MAX_HEAD_DIM
+            )));
+        }
+        let splits = cfg.context.div_ceil(kernels::ATTENTION_CHUNK);
+        if d > kernels::MATVEC_INPUT_CACHE
+            || cfg.num_heads * splits > kernels::MATVEC_MAX_SPLIT_WEIGHTS
+        {
+            return Err(GpuError::Unsupported(format!(
+                "dim {d} with {} heads × {splits} key splits (at most {} and {})",
+                cfg.num_heads,
+                kernels::MATVEC_INPUT_CACHE,
+                kernels::MATVEC_MAX_SPLIT_WEIGHTS
             )));
         }
         if cfg.context > kernels::ATTENTION_MAX_CONTEXT {
@@ -340,6 +364,7 @@ impl GpuStepper {
                 f16: gpu.caps.shader_f16,
                 subgroups: gpu.caps.subgroups,
             },
+            attention: (head_dim as u32, splits as u32),
             dummy,
             weight_bytes: 0,
         };
@@ -355,7 +380,16 @@ impl GpuStepper {
         let prev_token = b.empty("previous token", 4, U::STORAGE)?;
         let x = b.empty("residual stream", f4(d), U::STORAGE)?;
         let qkv = b.empty("qkv", f4(3 * d), U::STORAGE)?;
-        let attn = b.empty("attention out", f4(d), U::STORAGE)?;
+        let attn_o = b.empty(
+            "attention partial outputs",
+            f4(cfg.num_heads * splits * head_dim),
+            U::STORAGE,
+        )?;
+        let attn_ml = b.empty(
+            "attention partial max and sum",
+            f4(2 * cfg.num_heads * splits),
+            U::STORAGE,
+        )?;
         let ffn = b.empty("mlp hidden", f4(2 * hidden), U::STORAGE)?;
         let has_vad = weights.contains("extra_heads.0.weight");
         let n_heads_extra = if has_vad {
@@ -400,13 +434,13 @@ impl GpuStepper {
                 &embed_layout,
                 &[&params, &text_emb, &audio_rows, &prev_token, &x],
             ),
-            workgroups: (d as u32).div_ceil(256),
+            workgroups: ((d as u32).div_ceil(256), 1),
         });
         let audio_tables = (0..cfg.n_q)
             .map(|c| HostTable::load(weights, &format!("emb.{c}.weight"), cfg.card + 1, d, q))
             .collect::<Result<Vec<_>>>()?;
 
-        let attn_layout = bind_layout(&dev, "attention", &[UNIFORM, RO, RW, RW, RW]);
+        let attn_layout = bind_layout(&dev, "attention", &[UNIFORM, RO, RW, RW, RW, RW]);
         let attn_module = shader(&gpu, "attention", kernels::ATTENTION);
         let attn_pipeline = Arc::new(pipeline(
             &gpu,
@@ -456,13 +490,20 @@ impl GpuStepper {
                     &dev,
                     &p,
                     &attn_layout,
-                    &[&params, &qkv, &k_cache, &v_cache, &attn],
+                    &[&params, &qkv, &k_cache, &v_cache, &attn_o, &attn_ml],
                 ),
-                workgroups: cfg.num_heads as u32,
+                workgroups: (cfg.num_heads as u32, splits as u32),
             });
             let m =
                 repack::load_matrix(weights, &format!("{p}.self_attn.out_proj.weight"), d, d, q)?;
-            dispatches.push(b.matvec(m, (&attn, MatvecInput::Plain), None, &x, true, 0)?);
+            dispatches.push(b.matvec(
+                m,
+                (&attn_o, MatvecInput::AttentionMerge),
+                Some(&attn_ml),
+                &x,
+                true,
+                0,
+            )?);
             let m = repack::load_matrix(
                 weights,
                 &format!("{p}.gating.linear_in.weight"),
@@ -545,7 +586,7 @@ impl GpuStepper {
                 &argmax_layout,
                 &[&logits, &prev_token, &result],
             ),
-            workgroups: 1,
+            workgroups: (1, 1),
         });
         let weight_bytes = b.weight_bytes;
         drop(b);
@@ -733,7 +774,7 @@ impl GpuStepper {
             for d in &self.dispatches {
                 pass.set_pipeline(&d.pipeline);
                 pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(d.workgroups, 1, 1);
+                pass.dispatch_workgroups(d.workgroups.0, d.workgroups.1, 1);
             }
         }
         enc.copy_buffer_to_buffer(&self.result, 0, &staging, 0, 4 * RESULT_WORDS);
@@ -746,13 +787,14 @@ impl GpuStepper {
                 4 * self.text_vocab as u64,
             );
         }
-        q.submit([enc.finish()]);
+        let submission = q.submit([enc.finish()]);
         let (tx, rx) = flume::bounded(1);
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
         self.pending.push_back(Pending {
             staging,
+            submission,
             done: rx,
             with_logits,
         });
@@ -766,7 +808,7 @@ impl GpuStepper {
             .pending
             .pop_front()
             .ok_or_else(|| GpuError::InvalidInput("receive with no step in flight".into()))?;
-        let mapped = wait(&self.gpu, &p.done).await;
+        let mapped = wait(&self.gpu, &p.done, &p.submission).await;
         let mapped = match mapped {
             Ok(r) => r.map_err(|e| GpuError::Wgpu(format!("reading the step result: {e}"))),
             Err(e) => Err(e),
@@ -805,17 +847,36 @@ impl GpuStepper {
     }
 }
 
-/// Waits for a map callback: natively by polling the device, in a browser
-/// by yielding to the event loop.
-pub(crate) async fn wait<T>(gpu: &Gpu, rx: &flume::Receiver<T>) -> Result<T> {
+/// How long a native wait for the GPU may take before it is reported as a
+/// hang (a full-size step on a CPU Vulkan takes seconds, not minutes).
+#[cfg(not(target_arch = "wasm32"))]
+const GPU_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits for a map callback: natively by polling the device until
+/// `submission` (the one that queued the map's copy) is done — not the
+/// latest submission, so a step submitted after it keeps running — and in
+/// a browser by yielding to the event loop.
+pub(crate) async fn wait<T>(
+    gpu: &Gpu,
+    rx: &flume::Receiver<T>,
+    submission: &wgpu::SubmissionIndex,
+) -> Result<T> {
     #[cfg(not(target_arch = "wasm32"))]
     loop {
         match rx.try_recv() {
             Ok(v) => return Ok(v),
             Err(flume::TryRecvError::Empty) => {
-                gpu.device
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| GpuError::DeviceLost(e.to_string()))?;
+                let poll = wgpu::PollType::Wait {
+                    submission_index: Some(submission.clone()),
+                    timeout: Some(GPU_WAIT_LIMIT),
+                };
+                gpu.device.poll(poll).map_err(|e| match e {
+                    wgpu::PollError::Timeout => GpuError::DeviceLost(format!(
+                        "the GPU did not finish in {} s",
+                        GPU_WAIT_LIMIT.as_secs()
+                    )),
+                    e => GpuError::DeviceLost(e.to_string()),
+                })?;
             }
             Err(flume::TryRecvError::Disconnected) => {
                 gpu.check()?;
@@ -827,7 +888,7 @@ pub(crate) async fn wait<T>(gpu: &Gpu, rx: &flume::Receiver<T>) -> Result<T> {
     }
     #[cfg(target_arch = "wasm32")]
     {
-        let _ = gpu;
+        let _ = (gpu, submission);
         rx.recv_async()
             .await
             .map_err(|_| GpuError::DeviceLost("the step result callback was dropped".into()))

@@ -73,6 +73,8 @@ pub enum MatvecInput {
     Plain = 0,
     RmsNorm = 1,
     SiluGate = 2,
+    /// Merges attention.wgsl's per-split partial results.
+    AttentionMerge = 3,
 }
 
 /// Which specialisation of matvec.wgsl a projection uses.
@@ -84,9 +86,19 @@ pub struct MatvecKey {
     pub input: MatvecInput,
     pub residual: bool,
     pub y_offset: u32,
+    /// `AttentionMerge` only (else 1): the attention layout.
+    pub head_dim: u32,
+    pub splits: u32,
 }
 
 pub const MATVEC_ROWS_PER_WORKGROUP: u32 = 32;
+/// matvec.wgsl caches inputs of at most this many elements in workgroup
+/// memory; `AttentionMerge` needs the cache.
+pub const MATVEC_INPUT_CACHE: usize = 2048;
+/// matvec.wgsl's room for (head, split) weights in `AttentionMerge`.
+pub const MATVEC_MAX_SPLIT_WEIGHTS: usize = 1024;
+/// Keys per attention workgroup (attention.wgsl's CHUNK).
+pub const ATTENTION_CHUNK: usize = 64;
 pub const ATTENTION_MAX_HEAD_DIM: usize = 128;
 pub const ATTENTION_MAX_CONTEXT: usize = 1024;
 

@@ -114,12 +114,12 @@ impl GpuOps {
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         )?;
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
-        self.gpu.queue.submit([enc.finish()]);
+        let submission = self.gpu.queue.submit([enc.finish()]);
         let (tx, rx) = flume::bounded(1);
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        pollster::block_on(crate::engine::wait(&self.gpu, &rx))?
+        pollster::block_on(crate::engine::wait(&self.gpu, &rx, &submission))?
             .map_err(|e| GpuError::Wgpu(format!("reading an op's result: {e}")))?;
         self.gpu.check()?;
         let view = staging
@@ -300,6 +300,8 @@ impl GpuLinear {
             input,
             residual: false,
             y_offset: 0,
+            head_dim: 1,
+            splits: 1,
         };
         let pipeline = ops.matvec_pipeline(key, eps);
         let bg = bind_group(
@@ -421,12 +423,16 @@ impl CustomOp2 for NormMatvecOp<'_> {
 }
 
 /// One attention layer's step on the GPU: RoPE on this step's q and k,
-/// append k, v to the rolling cache, attend over the cached keys. Apply to
-/// a `[3·dim]` q‖k‖v tensor (head-major); each call is the next position.
+/// append k, v to the rolling cache, attend over the cached keys in
+/// parallel splits (attention.wgsl), merge the splits (matvec.wgsl's
+/// `AttentionMerge` input, here with an identity projection, which is
+/// exact: each output is 1·vᵢ plus exact zeros). Apply to a `[3·dim]`
+/// q‖k‖v tensor (head-major); each call is the next position.
 pub struct GpuAttention {
     ops: Arc<GpuOps>,
     dim: usize,
     num_heads: usize,
+    splits: usize,
     context: usize,
     inv_freq: Vec<f32>,
     pipeline: wgpu::ComputePipeline,
@@ -434,6 +440,9 @@ pub struct GpuAttention {
     params: wgpu::Buffer,
     k_cache: wgpu::Buffer,
     v_cache: wgpu::Buffer,
+    o_part: wgpu::Buffer,
+    ml_part: wgpu::Buffer,
+    merge: GpuLinear,
     position: Mutex<u64>,
 }
 
@@ -445,26 +454,30 @@ impl GpuAttention {
         context: usize,
         max_period: f32,
     ) -> Result<Self> {
-        let head_dim = dim / num_heads;
+        let head_dim = dim / num_heads.max(1);
+        let splits = context.div_ceil(kernels::ATTENTION_CHUNK);
         if num_heads == 0
             || !dim.is_multiple_of(num_heads)
             || head_dim > kernels::ATTENTION_MAX_HEAD_DIM
-            || !head_dim.is_multiple_of(2)
+            || !head_dim.is_multiple_of(4)
             || context == 0
             || context > kernels::ATTENTION_MAX_CONTEXT
+            || dim > kernels::MATVEC_INPUT_CACHE
+            || num_heads * splits > kernels::MATVEC_MAX_SPLIT_WEIGHTS
         {
             return Err(GpuError::Unsupported(format!(
-                "attention with dim {dim}, {num_heads} heads, context {context} (head dim even \
-                 and ≤ {}, context ≤ {})",
+                "attention with dim {dim}, {num_heads} heads, context {context} (head dim a \
+                 multiple of 4 and ≤ {}, context ≤ {}, dim ≤ {})",
                 kernels::ATTENTION_MAX_HEAD_DIM,
-                kernels::ATTENTION_MAX_CONTEXT
+                kernels::ATTENTION_MAX_CONTEXT,
+                kernels::MATVEC_INPUT_CACHE,
             )));
         }
         use wgpu::BufferUsages as U;
         let layout = bind_layout(
             &ops.gpu.device,
             "attention",
-            &[UNIFORM, crate::pipelines::RO, RW, RW, RW],
+            &[UNIFORM, crate::pipelines::RO, RW, RW, RW, RW],
         );
         let module = shader(&ops.gpu, "attention", kernels::ATTENTION);
         let pipeline = pipeline(
@@ -479,6 +492,13 @@ impl GpuAttention {
             ],
         );
         let cache = (4 * context * dim) as u64;
+        let identity: Vec<f32> = (0..dim * dim)
+            .map(|i| if i / dim == i % dim { 1.0 } else { 0.0 })
+            .collect();
+        let merge = GpuLinear::upload(
+            ops,
+            PackedMatrix::from_f32("attention merge (identity)", dim, dim, &identity),
+        )?;
         Ok(Self {
             params: ops.empty(
                 "attention params",
@@ -487,13 +507,25 @@ impl GpuAttention {
             )?,
             k_cache: ops.empty("k cache", cache, U::STORAGE)?,
             v_cache: ops.empty("v cache", cache, U::STORAGE)?,
+            o_part: ops.empty(
+                "attention partial outputs",
+                (4 * splits * dim) as u64,
+                U::STORAGE,
+            )?,
+            ml_part: ops.empty(
+                "attention partial max and sum",
+                (8 * splits * num_heads) as u64,
+                U::STORAGE,
+            )?,
             ops: ops.clone(),
             dim,
             num_heads,
+            splits,
             context,
             inv_freq: rope_inv_freq(head_dim, max_period),
             pipeline,
             layout,
+            merge,
             position: Mutex::new(0),
         })
     }
@@ -533,14 +565,51 @@ impl GpuAttention {
             &ops.gpu.device,
             "attention",
             &self.layout,
-            &[&self.params, &qkv, &self.k_cache, &self.v_cache, &out],
+            &[
+                &self.params,
+                &qkv,
+                &self.k_cache,
+                &self.v_cache,
+                &self.o_part,
+                &self.ml_part,
+            ],
+        );
+        let key = MatvecKey {
+            format: GpuFormat::F32,
+            k: self.dim as u32,
+            rows: self.dim as u32,
+            input: MatvecInput::AttentionMerge,
+            residual: false,
+            y_offset: 0,
+            head_dim: (self.dim / self.num_heads) as u32,
+            splits: self.splits as u32,
+        };
+        let merge = ops.matvec_pipeline(key, 0.0);
+        let merge_bg = bind_group(
+            &ops.gpu.device,
+            "attention merge",
+            &ops.matvec_layout,
+            &[
+                &self.merge.data,
+                &ops.dummy,
+                &self.o_part,
+                &self.ml_part,
+                &out,
+            ],
         );
         let mut enc = ops.gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups(self.num_heads as u32, 1, 1);
+            pass.dispatch_workgroups(self.num_heads as u32, self.splits as u32, 1);
+            pass.set_pipeline(&merge);
+            pass.set_bind_group(0, &merge_bg, &[]);
+            pass.dispatch_workgroups(
+                (self.dim as u32).div_ceil(kernels::MATVEC_ROWS_PER_WORKGROUP),
+                1,
+                1,
+            );
         }
         let y = ops.finish_and_read(enc, &out, self.dim)?;
         *position += 1;

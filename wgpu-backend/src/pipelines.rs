@@ -113,6 +113,8 @@ pub fn matvec_pipeline(
         ("RESIDUAL", if key.residual { 1.0 } else { 0.0 }),
         ("Y_OFFSET", key.y_offset as f64),
         ("EPS", eps as f64),
+        ("HEAD_DIM", key.head_dim as f64),
+        ("SPLITS", key.splits as f64),
     ];
     pipeline(gpu, "matvec", layout, module, &constants)
 }

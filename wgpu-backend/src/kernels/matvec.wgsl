@@ -2,6 +2,11 @@
 //   INPUT_MODE 0: in(k) = x[k]
 //   INPUT_MODE 1: in(k) = x[k] / m * alpha[k], m = sqrt(Σx²/K + EPS) (RmsNorm)
 //   INPUT_MODE 2: in(k) = silu(x[k]) * x[K + k]        (gated MLP, moshi order)
+//   INPUT_MODE 3: in(k) = merge of attention.wgsl's splits for head
+//                 h = k / HEAD_DIM, dim i = k % HEAD_DIM:
+//                 Σₛ wₛ·o_part[(h·SPLITS + s)·HEAD_DIM + i], with
+//                 wₛ = exp(mₛ − M) / Σₛ' exp(mₛ' − M)·lₛ', M = maxₛ mₛ
+//                 (x = o_part, alpha = ml_part as f32 pairs; K ≤ CACHE)
 //   RESIDUAL:     y[r] += … instead of y[r] = …       (residual add)
 // The weight format is spliced in by the host at the WEIGHTS marker line from one of
 // weights_{f32,f16,f16_packed,q8,q4}.wgsl, each defining `block_dot(r, b)`:
@@ -12,7 +17,8 @@
 //
 // Bindings (group 0): 0 and 1 are the weights (format file); then
 //   2 x     storage read f32 [K] (mode 0/1) or [2K] (mode 2)
-//   3 alpha storage read f32 [K] (mode 1; any buffer otherwise)
+//   3 alpha storage read f32 [K] (mode 1), [2 · H · SPLITS] (mode 3; any
+//           buffer otherwise)
 //   4 y     storage read_write f32, rows written at Y_OFFSET + r
 // Workgroup: 256 invocations = ROWS_PER_WG (32) rows × LANES (8); lane l of a
 // row sums blocks l, l+8, …; `lanes_sum` adds the lanes. 32 rows share one
@@ -28,6 +34,8 @@ override INPUT_MODE: u32 = 0u;
 override RESIDUAL: bool = false;
 override Y_OFFSET: u32 = 0u;
 override EPS: f32 = 1e-8;
+override HEAD_DIM: u32 = 1u;
+override SPLITS: u32 = 1u;
 
 const WG: u32 = 256u;
 const LANES: u32 = 8u;
@@ -45,6 +53,9 @@ var<private> norm_m: f32;
 // every row of the workgroup reads it, and CPU Vulkan pays dearly for
 // recomputing it per element.
 var<workgroup> xin: array<f32, CACHE>;
+// Mode 3: the weight of each (head, split), H · SPLITS ≤ MAX_SPLIT_WEIGHTS.
+const MAX_SPLIT_WEIGHTS: u32 = 1024u;
+var<workgroup> split_w: array<f32, MAX_SPLIT_WEIGHTS>;
 
 fn input_raw(k: u32) -> f32 {
     if INPUT_MODE == 1u {
@@ -53,6 +64,16 @@ fn input_raw(k: u32) -> f32 {
     if INPUT_MODE == 2u {
         let a = x[k];
         return a / (1.0 + exp(-a)) * x[K + k];
+    }
+    if INPUT_MODE == 3u {
+        let h = k / HEAD_DIM;
+        let i = k % HEAD_DIM;
+        var v = 0.0;
+        for (var s = 0u; s < SPLITS; s = s + 1u) {
+            let at = h * SPLITS + s;
+            v = v + split_w[at] * x[at * HEAD_DIM + i];
+        }
+        return v;
     }
     return x[k];
 }
@@ -77,6 +98,21 @@ fn main(ids: Ids) {
             s = s + x[k] * x[k];
         }
         norm_m = sqrt(workgroup_sum(s, ids) / f32(K) + EPS);
+    }
+    if INPUT_MODE == 3u {
+        for (var t = lid; t < (K / HEAD_DIM) * SPLITS; t = t + WG) {
+            let first = (t / SPLITS) * SPLITS;
+            var m = -3.4e38;
+            for (var s = 0u; s < SPLITS; s = s + 1u) {
+                m = max(m, alpha[2u * (first + s)]);
+            }
+            var l = 0.0;
+            for (var s = 0u; s < SPLITS; s = s + 1u) {
+                l = l + exp(alpha[2u * (first + s)] - m) * alpha[2u * (first + s) + 1u];
+            }
+            split_w[t] = exp(alpha[2u * t] - m) / l;
+        }
+        workgroupBarrier();
     }
     if K <= CACHE {
         for (var k = lid; k < K; k = k + WG) {
