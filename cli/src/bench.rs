@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// The clip for `--mimi-frames` (any audio file).
     #[arg(long)]
     pub audio: Option<PathBuf>,
+    /// Also time each GPU dispatch of this many steps with timestamp
+    /// queries (where the adapter has them), summed per kind.
+    #[arg(long)]
+    pub profile_steps: Option<usize>,
     #[command(flatten)]
     pub gpu: crate::gpu_args::GpuArgs,
 }
@@ -81,6 +85,35 @@ fn time_steps<S: LmStepper>(
     Ok(times)
 }
 
+/// GPU time per step by dispatch kind (µs, mean over `n` steps), from
+/// timestamp queries; the steps continue the timed run's positions.
+fn profile(
+    gpu: &mut stt_wgpu::GpuStepper,
+    n_q: usize,
+    pad: u32,
+    n: usize,
+) -> Result<serde_json::Value> {
+    if !gpu.capabilities().timestamps {
+        return Ok("unavailable: no timestamp queries inside passes".into());
+    }
+    let codes: Vec<u32> = (0..n_q as u32).map(|c| (c * 41) % pad).collect();
+    let mut by_kind: Vec<(String, f64)> = vec![];
+    for _ in 0..n {
+        for (kind, ns) in gpu.profile_step(&codes)? {
+            match by_kind.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, t)) => *t += ns,
+                None => by_kind.push((kind, ns)),
+            }
+        }
+    }
+    let total: f64 = by_kind.iter().map(|(_, t)| t).sum::<f64>() / n as f64 / 1e3;
+    let mut kinds = serde_json::Map::new();
+    for (k, t) in by_kind {
+        kinds.insert(k, (t / n as f64 / 1e3).into());
+    }
+    Ok(serde_json::json!({"steps": n, "us_per_step_by_kind": kinds, "us_per_step_total": total}))
+}
+
 pub fn run(args: BenchArgs) -> Result<bool> {
     let model = Model::from_dir(&args.model, args.lm.as_deref()).context("loading the model")?;
     let cfg = &model.config;
@@ -95,11 +128,9 @@ pub fn run(args: BenchArgs) -> Result<bool> {
     let warmup = args.warmup.unwrap_or(cfg.context);
     out["warmup_steps"] = warmup.into();
     if !args.no_gpu {
-        let mut gpu = block_on(stt_wgpu::GpuStepper::new(
-            &model.lm,
-            cfg,
-            args.gpu.options(),
-        ))?;
+        let mut opts = args.gpu.options();
+        opts.features.timestamps = args.profile_steps.is_some();
+        let mut gpu = block_on(stt_wgpu::GpuStepper::new(&model.lm, cfg, opts))?;
         let copy_gbps = gpu.measure_copy_bandwidth_gbps()?;
         let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, warmup, args.steps)?;
         // KV read per step at the context reached (f32 K and V of every layer).
@@ -125,6 +156,9 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             "achieved_gbps": gbps,
             "fraction_of_copy_bandwidth": gbps / copy_gbps,
         });
+        if let Some(n) = args.profile_steps {
+            out["gpu"]["profile"] = profile(&mut gpu, cfg.n_q, pad, n)?;
+        }
     }
     if let Some(n) = args.mimi_frames {
         let clip = args.audio.as_ref().context("--mimi-frames needs --audio")?;

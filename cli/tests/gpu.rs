@@ -101,6 +101,7 @@ const FEATURE_MODES: [(&str, FeatureRequest); 2] = [
         FeatureRequest {
             shader_f16: true,
             subgroups: true,
+            timestamps: false,
         },
     ),
     ("f16 and subgroups off", FeatureRequest::NONE),

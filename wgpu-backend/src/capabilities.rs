@@ -21,6 +21,8 @@ pub struct Capabilities {
     pub subgroups: bool,
     /// The size the probe measured (0 when subgroups are off).
     pub subgroup_size: u32,
+    /// Timestamp queries inside compute passes are enabled.
+    pub timestamps: bool,
 }
 
 /// Which optional features to use when the adapter offers them. Both off
@@ -29,6 +31,9 @@ pub struct Capabilities {
 pub struct FeatureRequest {
     pub shader_f16: bool,
     pub subgroups: bool,
+    /// Timestamp queries inside passes, for `GpuStepper::profile_step`
+    /// (native benchmarks; off by default).
+    pub timestamps: bool,
 }
 
 impl Default for FeatureRequest {
@@ -36,6 +41,7 @@ impl Default for FeatureRequest {
         Self {
             shader_f16: true,
             subgroups: true,
+            timestamps: false,
         }
     }
 }
@@ -44,6 +50,7 @@ impl FeatureRequest {
     pub const NONE: Self = Self {
         shader_f16: false,
         subgroups: false,
+        timestamps: false,
     };
 }
 
@@ -87,6 +94,11 @@ impl Gpu {
         if want.subgroups && features.contains(wgpu::Features::SUBGROUP) && subgroup_sizes_fit {
             required |= wgpu::Features::SUBGROUP;
         }
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        if want.timestamps && features.contains(timestamps) {
+            required |= timestamps;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("stt-wgpu"),
@@ -120,6 +132,7 @@ impl Gpu {
             shader_f16: required.contains(wgpu::Features::SHADER_F16),
             subgroups: false,
             subgroup_size: 0,
+            timestamps: required.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
         };
         let mut gpu = Self {
             device,

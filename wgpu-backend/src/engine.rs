@@ -97,7 +97,21 @@ pub(crate) fn rope_table(inv_freq: &[f32], position: u64) -> [[f32; 4]; 32] {
     rope
 }
 
+/// Where a matvec's rows go.
+#[derive(Debug, Clone, Copy)]
+enum Out {
+    /// y[offset + r] = row r.
+    Set(u32),
+    /// y[r] += row r (residual).
+    Add,
+    /// y[p] = silu(row p) · row (p + rows/2) (moshi's gated MLP).
+    Gated,
+}
+
 struct Dispatch {
+    /// What it computes (a tensor name without the layer prefix, or the
+    /// kernel), for profiles.
+    kind: String,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: (u32, u32),
@@ -184,16 +198,20 @@ impl Builder<'_> {
     }
 
     /// Uploads a matrix (dropping its host copy) and returns its dispatch
-    /// writing `rows` outputs into `y` at `y_offset`.
+    /// writing into `y` as `out` says.
     fn matvec(
         &mut self,
         m: PackedMatrix,
         input: (&wgpu::Buffer, MatvecInput),
         alpha: Option<&wgpu::Buffer>,
         y: &wgpu::Buffer,
-        residual: bool,
-        y_offset: u32,
+        out: Out,
     ) -> Result<Dispatch> {
+        let (residual, y_offset) = match out {
+            Out::Set(offset) => (false, offset),
+            Out::Add => (true, 0),
+            Out::Gated => (false, 0),
+        };
         let key = MatvecKey {
             format: m.format,
             k: m.cols as u32,
@@ -211,6 +229,7 @@ impl Builder<'_> {
             } else {
                 1
             },
+            gated_output: matches!(out, Out::Gated),
         };
         let data = self.buffer(&m.name, &m.data, wgpu::BufferUsages::STORAGE)?;
         let scales = match m.format {
@@ -261,8 +280,13 @@ impl Builder<'_> {
                 y,
             ],
         );
-        let workgroups = (m.rows as u32).div_ceil(kernels::MATVEC_ROWS_PER_WORKGROUP);
+        let workgroups = key.workgroups();
+        let kind = match m.name.strip_prefix("transformer.layers.") {
+            Some(rest) => rest.split_once('.').map_or(rest, |(_, t)| t).to_string(),
+            None => m.name.clone(),
+        };
         Ok(Dispatch {
+            kind,
             pipeline,
             bind_group: bg,
             workgroups: (workgroups, 1),
@@ -390,7 +414,7 @@ impl GpuStepper {
             f4(2 * cfg.num_heads * splits),
             U::STORAGE,
         )?;
-        let ffn = b.empty("mlp hidden", f4(2 * hidden), U::STORAGE)?;
+        let ffn = b.empty("mlp hidden (gated)", f4(hidden), U::STORAGE)?;
         let has_vad = weights.contains("extra_heads.0.weight");
         let n_heads_extra = if has_vad {
             cfg.extra_heads_num_heads
@@ -427,6 +451,7 @@ impl GpuStepper {
             &[("D", d as f64), ("N_Q", cfg.n_q as f64)],
         ));
         dispatches.push(Dispatch {
+            kind: "embed".into(),
             pipeline: embed,
             bind_group: bind_group(
                 &dev,
@@ -479,12 +504,12 @@ impl GpuStepper {
                 (&x, MatvecInput::RmsNorm),
                 Some(&norm1),
                 &qkv,
-                false,
-                0,
+                Out::Set(0),
             )?);
             let k_cache = b.empty(&format!("{p}.k_cache"), f4(cfg.context * d), U::STORAGE)?;
             let v_cache = b.empty(&format!("{p}.v_cache"), f4(cfg.context * d), U::STORAGE)?;
             dispatches.push(Dispatch {
+                kind: "attention".into(),
                 pipeline: attn_pipeline.clone(),
                 bind_group: bind_group(
                     &dev,
@@ -501,8 +526,7 @@ impl GpuStepper {
                 (&attn_o, MatvecInput::AttentionMerge),
                 Some(&attn_ml),
                 &x,
-                true,
-                0,
+                Out::Add,
             )?);
             let m = repack::load_matrix(
                 weights,
@@ -516,8 +540,7 @@ impl GpuStepper {
                 (&x, MatvecInput::RmsNorm),
                 Some(&norm2),
                 &ffn,
-                false,
-                0,
+                Out::Gated,
             )?);
             let m = repack::load_matrix(
                 weights,
@@ -526,7 +549,7 @@ impl GpuStepper {
                 hidden,
                 q,
             )?;
-            dispatches.push(b.matvec(m, (&ffn, MatvecInput::SiluGate), None, &x, true, 0)?);
+            dispatches.push(b.matvec(m, (&ffn, MatvecInput::Plain), None, &x, Out::Add)?);
         }
         let out_norm = repack::load_vector(weights, "out_norm.alpha", d)?;
         let out_norm = b.buffer(
@@ -540,8 +563,7 @@ impl GpuStepper {
             (&x, MatvecInput::RmsNorm),
             Some(&out_norm),
             &logits,
-            false,
-            0,
+            Out::Set(0),
         )?);
         if n_heads_extra > 0 {
             let parts = (0..n_heads_extra)
@@ -561,8 +583,7 @@ impl GpuStepper {
                 (&x, MatvecInput::RmsNorm),
                 Some(&out_norm),
                 &logits,
-                false,
-                cfg.text_card as u32,
+                Out::Set(cfg.text_card as u32),
             )?);
         }
         let argmax_layout = bind_layout(&dev, "argmax", &[RO, RW, RW]);
@@ -579,6 +600,7 @@ impl GpuStepper {
             ],
         ));
         dispatches.push(Dispatch {
+            kind: "argmax_heads".into(),
             pipeline: argmax,
             bind_group: bind_group(
                 &dev,
@@ -712,6 +734,78 @@ impl GpuStepper {
     }
 
     fn submit_step(&mut self, text: TextInput, audio_codes: &[u32]) -> Result<()> {
+        self.submit_step_with(text, audio_codes, None)
+    }
+
+    /// One step, every dispatch timed on the GPU: (kind, ns) in dispatch
+    /// order. Needs `FeatureRequest::timestamps` and an adapter that has
+    /// timestamp queries inside passes; blocks (native benchmarks only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn profile_step(&mut self, audio_codes: &[u32]) -> Result<Vec<(String, f64)>> {
+        if !self.gpu.caps.timestamps {
+            return Err(GpuError::Unsupported(
+                "timestamp queries inside passes are not enabled on this device".into(),
+            ));
+        }
+        while !self.pending.is_empty() {
+            pollster::block_on(self.receive_step())?;
+        }
+        let n = self.dispatches.len() as u32 + 1;
+        let set = self.gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("step profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: n,
+        });
+        let text = if self.first_step_done {
+            TextInput::Previous
+        } else {
+            TextInput::Start
+        };
+        self.submit_step_with(text, audio_codes, Some(&set))?;
+        let bytes = 8 * n as u64;
+        let resolved = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("profile resolve"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("profile staging"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        enc.resolve_query_set(&set, 0..n, &resolved, 0);
+        enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
+        let submission = self.gpu.queue.submit([enc.finish()]);
+        let (tx, rx) = flume::bounded(1);
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        pollster::block_on(self.receive_step())?;
+        pollster::block_on(wait(&self.gpu, &rx, &submission))?
+            .map_err(|e| GpuError::Wgpu(format!("reading the profile: {e}")))?;
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| GpuError::Wgpu(format!("reading the profile: {e}")))?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&view[..]);
+        let period = self.gpu.queue.get_timestamp_period() as f64;
+        Ok(self
+            .dispatches
+            .iter()
+            .zip(ticks.windows(2))
+            .map(|(d, t)| (d.kind.clone(), t[1].saturating_sub(t[0]) as f64 * period))
+            .collect())
+    }
+
+    fn submit_step_with(
+        &mut self,
+        text: TextInput,
+        audio_codes: &[u32],
+        timestamps: Option<&wgpu::QuerySet>,
+    ) -> Result<()> {
         self.gpu.check()?;
         if audio_codes.len() != self.audio_tables.len() {
             return Err(GpuError::InvalidInput(format!(
@@ -771,10 +865,16 @@ impl GpuStepper {
                 label: Some("lm step"),
                 timestamp_writes: None,
             });
-            for d in &self.dispatches {
+            for (i, d) in self.dispatches.iter().enumerate() {
+                if let Some(set) = timestamps {
+                    pass.write_timestamp(set, i as u32);
+                }
                 pass.set_pipeline(&d.pipeline);
                 pass.set_bind_group(0, &d.bind_group, &[]);
                 pass.dispatch_workgroups(d.workgroups.0, d.workgroups.1, 1);
+            }
+            if let Some(set) = timestamps {
+                pass.write_timestamp(set, self.dispatches.len() as u32);
             }
         }
         enc.copy_buffer_to_buffer(&self.result, 0, &staging, 0, 4 * RESULT_WORDS);

@@ -89,6 +89,19 @@ pub struct MatvecKey {
     /// `AttentionMerge` only (else 1): the attention layout.
     pub head_dim: u32,
     pub splits: u32,
+    /// Write silu(row p)·(row p + rows/2) for p < rows/2 (GATED_OUT).
+    pub gated_output: bool,
+}
+
+impl MatvecKey {
+    /// Workgroups of one dispatch.
+    pub fn workgroups(&self) -> u32 {
+        if self.gated_output {
+            (self.rows / 2).div_ceil(MATVEC_ROWS_PER_WORKGROUP / 2)
+        } else {
+            self.rows.div_ceil(MATVEC_ROWS_PER_WORKGROUP)
+        }
+    }
 }
 
 pub const MATVEC_ROWS_PER_WORKGROUP: u32 = 32;

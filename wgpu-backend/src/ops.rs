@@ -241,7 +241,26 @@ impl GpuLinear {
         x.apply_op1_no_bwd(&MatvecOp {
             linear: self,
             input: MatvecInput::Plain,
+            gated: false,
         })
+    }
+
+    /// `silu(y₁) ⊙ y₂` for `[y₁, y₂] = rms_norm(x, alpha, eps) · Wᵀ` (the
+    /// engine's linear_in: norm folded in, moshi's gate applied on output).
+    pub fn forward_rms_norm_gated(
+        &self,
+        x: &Tensor,
+        alpha: &Tensor,
+        eps: f32,
+    ) -> candle_core::Result<Tensor> {
+        x.apply_op2_no_bwd(
+            alpha,
+            &NormMatvecOp {
+                linear: self,
+                eps,
+                gated: true,
+            },
+        )
     }
 
     /// `rms_norm(x, alpha, eps) · Wᵀ` (candle_nn's rms_norm), fused.
@@ -251,7 +270,14 @@ impl GpuLinear {
         alpha: &Tensor,
         eps: f32,
     ) -> candle_core::Result<Tensor> {
-        x.apply_op2_no_bwd(alpha, &NormMatvecOp { linear: self, eps })
+        x.apply_op2_no_bwd(
+            alpha,
+            &NormMatvecOp {
+                linear: self,
+                eps,
+                gated: false,
+            },
+        )
     }
 
     /// `(silu(x₁) ⊙ x₂) · Wᵀ` where `x = [x₁, x₂]` along the last dim
@@ -260,6 +286,7 @@ impl GpuLinear {
         x.apply_op1_no_bwd(&MatvecOp {
             linear: self,
             input: MatvecInput::SiluGate,
+            gated: false,
         })
     }
 
@@ -267,10 +294,12 @@ impl GpuLinear {
     fn run(
         &self,
         input: MatvecInput,
+        gated: bool,
         eps: f32,
         x: &[f32],
         alpha: Option<&[f32]>,
     ) -> Result<Vec<f32>> {
+        let out_rows = if gated { self.rows / 2 } else { self.rows };
         let width = match input {
             MatvecInput::SiluGate => 2 * self.cols,
             _ => self.cols,
@@ -282,12 +311,12 @@ impl GpuLinear {
         let x_row = ops.empty("op input row", (4 * width) as u64, U::STORAGE | U::COPY_DST)?;
         let y_row = ops.empty(
             "op output row",
-            (4 * self.rows) as u64,
+            (4 * out_rows) as u64,
             U::STORAGE | U::COPY_SRC,
         )?;
         let ys = ops.empty(
             "op output",
-            (4 * m * self.rows) as u64,
+            (4 * m * out_rows) as u64,
             U::COPY_SRC | U::COPY_DST,
         )?;
         let alpha = alpha
@@ -302,6 +331,7 @@ impl GpuLinear {
             y_offset: 0,
             head_dim: 1,
             splits: 1,
+            gated_output: gated,
         };
         let pipeline = ops.matvec_pipeline(key, eps);
         let bg = bind_group(
@@ -317,28 +347,26 @@ impl GpuLinear {
             ],
         );
         let mut enc = ops.gpu.device.create_command_encoder(&Default::default());
-        let (xb, yb) = ((4 * width) as u64, (4 * self.rows) as u64);
+        let (xb, yb) = ((4 * width) as u64, (4 * out_rows) as u64);
         for i in 0..m as u64 {
             enc.copy_buffer_to_buffer(&xs, i * xb, &x_row, 0, xb);
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &bg, &[]);
-                pass.dispatch_workgroups(
-                    (self.rows as u32).div_ceil(kernels::MATVEC_ROWS_PER_WORKGROUP),
-                    1,
-                    1,
-                );
+                pass.dispatch_workgroups(key.workgroups(), 1, 1);
             }
             enc.copy_buffer_to_buffer(&y_row, 0, &ys, i * yb, yb);
         }
-        ops.finish_and_read(enc, &ys, m * self.rows)
+        ops.finish_and_read(enc, &ys, m * out_rows)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn output(
         &self,
         op: &str,
         input: MatvecInput,
+        gated: bool,
         eps: f32,
         x: &[f32],
         dims: &[usize],
@@ -351,10 +379,13 @@ impl GpuLinear {
         if dims.last() != Some(&width) {
             candle_core::bail!("{op}: input {dims:?} must end in {width}");
         }
-        let y = self.run(input, eps, x, alpha).map_err(wrap)?;
+        if gated && !self.rows.is_multiple_of(2) {
+            candle_core::bail!("{op}: a gated output needs an even number of rows");
+        }
+        let y = self.run(input, gated, eps, x, alpha).map_err(wrap)?;
         let mut out_dims = dims.to_vec();
         if let Some(last) = out_dims.last_mut() {
-            *last = self.rows;
+            *last = if gated { self.rows / 2 } else { self.rows };
         }
         Ok((CpuStorage::F32(y), Shape::from(out_dims)))
     }
@@ -363,6 +394,7 @@ impl GpuLinear {
 struct MatvecOp<'a> {
     linear: &'a GpuLinear,
     input: MatvecInput,
+    gated: bool,
 }
 
 impl CustomOp1 for MatvecOp<'_> {
@@ -379,14 +411,22 @@ impl CustomOp1 for MatvecOp<'_> {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32_slice(self.name(), storage, layout)?;
-        self.linear
-            .output(self.name(), self.input, 0.0, x, layout.dims(), None)
+        self.linear.output(
+            self.name(),
+            self.input,
+            self.gated,
+            0.0,
+            x,
+            layout.dims(),
+            None,
+        )
     }
 }
 
 struct NormMatvecOp<'a> {
     linear: &'a GpuLinear,
     eps: f32,
+    gated: bool,
 }
 
 impl CustomOp2 for NormMatvecOp<'_> {
@@ -414,6 +454,7 @@ impl CustomOp2 for NormMatvecOp<'_> {
         self.linear.output(
             self.name(),
             MatvecInput::RmsNorm,
+            self.gated,
             self.eps,
             x,
             l1.dims(),
@@ -583,6 +624,7 @@ impl GpuAttention {
             y_offset: 0,
             head_dim: (self.dim / self.num_heads) as u32,
             splits: self.splits as u32,
+            gated_output: false,
         };
         let merge = ops.matvec_pipeline(key, 0.0);
         let merge_bg = bind_group(

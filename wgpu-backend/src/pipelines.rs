@@ -115,6 +115,7 @@ pub fn matvec_pipeline(
         ("EPS", eps as f64),
         ("HEAD_DIM", key.head_dim as f64),
         ("SPLITS", key.splits as f64),
+        ("GATED_OUT", if key.gated_output { 1.0 } else { 0.0 }),
     ];
     pipeline(gpu, "matvec", layout, module, &constants)
 }

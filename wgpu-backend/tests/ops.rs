@@ -47,6 +47,7 @@ const MODES: [(&str, FeatureRequest); 2] = [
         FeatureRequest {
             shader_f16: true,
             subgroups: true,
+            timestamps: false,
         },
     ),
     ("f16 and subgroups off", FeatureRequest::NONE),
@@ -98,6 +99,8 @@ enum Input {
     Plain,
     RmsNorm,
     SiluGate,
+    /// RmsNorm input, then silu(first half of the rows) ⊙ second half.
+    RmsNormGatedOutput,
 }
 
 #[test]
@@ -135,7 +138,13 @@ fn matvec_ops_match_candle_for_every_weight_type() {
                         )
                     }
                 };
-                for input in [Input::Plain, Input::RmsNorm, Input::SiluGate] {
+                let inputs = [
+                    Input::Plain,
+                    Input::RmsNorm,
+                    Input::SiluGate,
+                    Input::RmsNormGatedOutput,
+                ];
+                for input in inputs {
                     let seed = 100 + 10 * si as u64 + wi as u64;
                     let width = if input == Input::SiluGate { 2 * k } else { k };
                     let x = tensor(randn(seed, m * width, 1.0), &[m, width]);
@@ -144,6 +153,10 @@ fn matvec_ops_match_candle_for_every_weight_type() {
                         Input::Plain => (linear.forward(&x).unwrap(), x.clone()),
                         Input::RmsNorm => (
                             linear.forward_rms_norm(&x, &alpha, NORM_EPS).unwrap(),
+                            candle_nn::ops::rms_norm(&x, &alpha, NORM_EPS).unwrap(),
+                        ),
+                        Input::RmsNormGatedOutput => (
+                            linear.forward_rms_norm_gated(&x, &alpha, NORM_EPS).unwrap(),
                             candle_nn::ops::rms_norm(&x, &alpha, NORM_EPS).unwrap(),
                         ),
                         Input::SiluGate => {
@@ -162,6 +175,11 @@ fn matvec_ops_match_candle_for_every_weight_type() {
                         .matmul(&w_deq.abs().unwrap().t().unwrap())
                         .unwrap();
                     let bound = (abs * ((3 * k + 64) as f64 * EPS as f64)).unwrap();
+                    let (want, bound) = if input == Input::RmsNormGatedOutput {
+                        gated(&want, &bound)
+                    } else {
+                        (want, bound)
+                    };
                     let r = worst(&got, &want, &bound);
                     assert!(
                         r <= 1.0,
@@ -214,6 +232,21 @@ fn matvec_ops_match_candle_for_every_weight_type() {
             report.len()
         );
     }
+}
+
+/// silu(a) ⊙ b over the two halves of `y`, and its bound from the bound
+/// `e` on y: |silu'| ≤ 1.1, so Δ ≤ 1.1·e_a·|b| + |silu(a)|·e_b, plus 16·ε
+/// relative for exp and the division.
+fn gated(y: &Tensor, e: &Tensor) -> (Tensor, Tensor) {
+    let h = y.dim(D::Minus1).unwrap() / 2;
+    let half = |t: &Tensor, i: usize| t.narrow(D::Minus1, i * h, h).unwrap();
+    let (a, b) = (half(y, 0), half(y, 1));
+    let silu = candle_nn::ops::silu(&a).unwrap();
+    let out = (&silu * &b).unwrap();
+    let bound = ((half(e, 0) * b.abs().unwrap()).unwrap() * 1.1).unwrap();
+    let bound = (bound + (silu.abs().unwrap() * half(e, 1)).unwrap()).unwrap();
+    let bound = (bound + (out.abs().unwrap() * (16.0 * EPS as f64)).unwrap()).unwrap();
+    (out, bound)
 }
 
 fn bound_for(x: &Tensor, w: &Tensor, k: usize) -> Tensor {

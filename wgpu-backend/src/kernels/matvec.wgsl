@@ -8,6 +8,10 @@
 //                 wₛ = exp(mₛ − M) / Σₛ' exp(mₛ' − M)·lₛ', M = maxₛ mₛ
 //                 (x = o_part, alpha = ml_part as f32 pairs; K ≤ CACHE)
 //   RESIDUAL:     y[r] += … instead of y[r] = …       (residual add)
+//   GATED_OUT:    rows p and p + ROWS/2 are computed by one workgroup and
+//                 y[p] = silu(row p) · (row p + ROWS/2) is written instead
+//                 (moshi's gated MLP, done once here rather than per row of
+//                 the next projection); grid ceil(ROWS / 32) · 2 → ceil(ROWS/2 / 16)
 // The weight format is spliced in by the host at the WEIGHTS marker line from one of
 // weights_{f32,f16,f16_packed,q8,q4}.wgsl, each defining `block_dot(r, b)`:
 // Σ over the 32 columns of block b of row r of W·in. The reductions are
@@ -36,6 +40,7 @@ override Y_OFFSET: u32 = 0u;
 override EPS: f32 = 1e-8;
 override HEAD_DIM: u32 = 1u;
 override SPLITS: u32 = 1u;
+override GATED_OUT: bool = false;
 
 const WG: u32 = 256u;
 const LANES: u32 = 8u;
@@ -56,6 +61,8 @@ var<workgroup> xin: array<f32, CACHE>;
 // Mode 3: the weight of each (head, split), H · SPLITS ≤ MAX_SPLIT_WEIGHTS.
 const MAX_SPLIT_WEIGHTS: u32 = 1024u;
 var<workgroup> split_w: array<f32, MAX_SPLIT_WEIGHTS>;
+// GATED_OUT: the 32 row results, pairs side by side.
+var<workgroup> gate: array<f32, ROWS_PER_WG>;
 
 fn input_raw(k: u32) -> f32 {
     if INPUT_MODE == 1u {
@@ -121,7 +128,12 @@ fn main(ids: Ids) {
         workgroupBarrier();
     }
     let lane = lid % LANES;
-    let r = ids.wid.x * ROWS_PER_WG + lid / LANES;
+    let v = lid / LANES;
+    var r = ids.wid.x * ROWS_PER_WG + v;
+    let pair = ids.wid.x * (ROWS_PER_WG / 2u) + v / 2u;
+    if GATED_OUT {
+        r = select(ROWS, pair + (v % 2u) * (ROWS / 2u), pair < ROWS / 2u);
+    }
     var acc = 0.0;
     if r < ROWS {
         for (var b = lane; b < K / 32u; b = b + LANES) {
@@ -129,6 +141,17 @@ fn main(ids: Ids) {
         }
     }
     let total = lanes_sum(acc, ids);
+    if GATED_OUT {
+        if lane == 0u {
+            gate[v] = total;
+        }
+        workgroupBarrier();
+        if lane == 0u && v % 2u == 0u && r < ROWS {
+            let a = gate[v];
+            y[Y_OFFSET + pair] = a / (1.0 + exp(-a)) * gate[v + 1u];
+        }
+        return;
+    }
     if lane == 0u && r < ROWS {
         var v = total;
         if RESIDUAL {

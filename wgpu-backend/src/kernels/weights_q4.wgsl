@@ -1,20 +1,22 @@
 // weights_q4.wgsl — spliced into matvec.wgsl. Q4_0 and Q4_K repacked to one
 // affine 4-bit layout of 32-element blocks (Q4_K sub-blocks are 32 wide):
-//   0 w_q   storage read u32 [ROWS * K / 8]: 8 nibbles per word, element k of
-//           a row at bits 4·(k % 8) of word k / 8
+//   0 w_q   storage read vec4<u32> [ROWS * K / 32]: one 32-block per vec4
+//           (one 16-byte load); element k of a row at bits 4·(k % 8) of
+//           word (k % 32) / 8 of block k / 32
 //   1 w_sb  storage read vec2<f32> [ROWS * K / 32]: (scale, bias) per block
 // Value = scale * q + bias: Q4_0 has scale d, bias −8d; Q4_K has scale
 // d·sc, bias −dmin·m (both computed in f32 at load, as ggml does).
-@group(0) @binding(0) var<storage, read> w_q: array<u32>;
+@group(0) @binding(0) var<storage, read> w_q: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> w_sb: array<vec2<f32>>;
 
 fn block_dot(r: u32, b: u32) -> f32 {
     let blk = r * (K / 32u) + b;
     let sb = w_sb[blk];
     let k0 = b * 32u;
+    let words = w_q[blk];
     var acc = 0.0;
     for (var j = 0u; j < 4u; j = j + 1u) {
-        let word = w_q[blk * 4u + j];
+        let word = words[j];
         for (var e = 0u; e < 8u; e = e + 1u) {
             let q = f32((word >> (4u * e)) & 15u);
             acc = acc + (sb.x * q + sb.y) * input_at(k0 + 8u * j + e);

@@ -1,10 +1,11 @@
 // weights_q8.wgsl — spliced into matvec.wgsl. Q8_0 repacked for 4-byte
 // alignment: quants and scales in separate buffers.
-//   0 w_q  storage read u32 [ROWS * K / 4]: 4 signed bytes per word, element
-//          k of a row at byte k % 4 of word k / 4 (little end first)
+//   0 w_q  storage read vec4<u32> [ROWS * K / 16]: 4 signed bytes per word,
+//          element k of a row at byte k % 4 of word k / 4 (little end
+//          first); a 32-block is two vec4 (two 16-byte loads)
 //   1 w_s  storage read f32 [ROWS * K / 32]: one scale d per 32-block
 // Value = d * q, as ggml's dequantize_row_q8_0 (and ours in quant.rs).
-@group(0) @binding(0) var<storage, read> w_q: array<u32>;
+@group(0) @binding(0) var<storage, read> w_q: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> w_s: array<f32>;
 
 fn block_dot(r: u32, b: u32) -> f32 {
@@ -12,11 +13,14 @@ fn block_dot(r: u32, b: u32) -> f32 {
     let d = w_s[blk];
     let k0 = b * 32u;
     var acc = 0.0;
-    for (var j = 0u; j < 8u; j = j + 1u) {
-        let word = w_q[blk * 8u + j];
-        for (var e = 0u; e < 4u; e = e + 1u) {
-            let q = (bitcast<i32>(word << (24u - 8u * e)) >> 24u);
-            acc = acc + (d * f32(q)) * input_at(k0 + 4u * j + e);
+    for (var half = 0u; half < 2u; half = half + 1u) {
+        let words = w_q[2u * blk + half];
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let word = words[j];
+            for (var e = 0u; e < 4u; e = e + 1u) {
+                let q = (bitcast<i32>(word << (24u - 8u * e)) >> 24u);
+                acc = acc + (d * f32(q)) * input_at(k0 + 16u * half + 4u * j + e);
+            }
         }
     }
     return acc;
