@@ -14,6 +14,9 @@ pub struct GpuArgs {
     /// reads, no subgroup reductions (for comparisons and driver bugs).
     #[arg(long)]
     pub no_gpu_features: bool,
+    /// Lanes per row in the GPU mat-vec kernels (8, 16, 32; default 8).
+    #[arg(long, hide = true)]
+    pub matvec_lanes: Option<u32>,
 }
 
 impl GpuArgs {
@@ -30,6 +33,7 @@ impl GpuArgs {
             } else {
                 FeatureRequest::default()
             },
+            matvec_lanes: self.matvec_lanes,
             ..Default::default()
         }
     }

@@ -94,8 +94,10 @@ fn run<S: LmStepper>(st: &mut S, codes: &[Vec<u32>], pad: &[u32]) -> Vec<StepOut
     outs
 }
 
-/// The feature settings every comparison runs under.
-const FEATURE_MODES: [(&str, FeatureRequest); 2] = [
+/// The settings every comparison runs under: the adapter's features and
+/// matvec lanes, then neither feature with 32 lanes per row (the partition
+/// discrete GPUs get; lavapipe's default is 8).
+const FEATURE_MODES: [(&str, FeatureRequest, Option<u32>); 2] = [
     (
         "features on",
         FeatureRequest {
@@ -103,13 +105,19 @@ const FEATURE_MODES: [(&str, FeatureRequest); 2] = [
             subgroups: true,
             timestamps: false,
         },
+        None,
     ),
-    ("f16 and subgroups off", FeatureRequest::NONE),
+    (
+        "f16 and subgroups off, 32 lanes",
+        FeatureRequest::NONE,
+        Some(32),
+    ),
 ];
 
-fn with_features(features: FeatureRequest) -> GpuOptions {
+fn with_features(features: FeatureRequest, matvec_lanes: Option<u32>) -> GpuOptions {
     GpuOptions {
         features,
+        matvec_lanes,
         ..Default::default()
     }
 }
@@ -121,8 +129,8 @@ fn compare(label: &str, model: &Model, cpu: &mut CpuStepper, steps: usize) {
     let pad = vec![cfg.audio_pad_token(); cfg.n_q];
     cpu.reset().unwrap();
     let want = run(cpu, &codes, &pad);
-    for (mode, features) in FEATURE_MODES {
-        let Some(mut gpu) = gpu_stepper(model, with_features(features)) else {
+    for (mode, features, lanes) in FEATURE_MODES {
+        let Some(mut gpu) = gpu_stepper(model, with_features(features, lanes)) else {
             return;
         };
         let caps = gpu.capabilities();

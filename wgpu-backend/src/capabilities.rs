@@ -25,6 +25,22 @@ pub struct Capabilities {
     pub timestamps: bool,
 }
 
+impl Capabilities {
+    /// matvec lanes per row: `requested` if given (checked), else
+    /// `kernels::MATVEC_DEFAULT_LANES`.
+    pub fn matvec_lanes(&self, requested: Option<u32>) -> Result<u32> {
+        let subgroup = self.subgroups.then_some(self.subgroup_size);
+        match requested {
+            None => Ok(crate::kernels::MATVEC_DEFAULT_LANES),
+            Some(l) if [8, 16, 32].contains(&l) && subgroup.is_none_or(|s| l <= s) => Ok(l),
+            Some(l) => Err(GpuError::Unsupported(format!(
+                "{l} matvec lanes (8, 16 or 32, at most the subgroup size {})",
+                self.subgroup_size
+            ))),
+        }
+    }
+}
+
 /// Which optional features to use when the adapter offers them. Both off
 /// gives the path every WebGPU adapter can run (tests force it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,6 +61,8 @@ pub struct GpuOptions {
     /// Quantize float (safetensors) weights at load, as `stt-cli quantize`
     /// would; ignored for GGUF files, which are already quantized.
     pub quantize: Option<QuantType>,
+    /// matvec lanes per row (8, 16, 32); default: the adapter's choice.
+    pub matvec_lanes: Option<u32>,
 }
 
 impl Default for GpuOptions {
@@ -71,6 +73,7 @@ impl Default for GpuOptions {
             max_binding_bytes: None,
             features: FeatureRequest::default(),
             quantize: None,
+            matvec_lanes: None,
         }
     }
 }
@@ -157,6 +160,7 @@ struct Builder<'a> {
     features: ShaderFeatures,
     /// (head dim, splits) of attention.wgsl, for the merging matvec.
     attention: (u32, u32),
+    lanes: u32,
     dummy: wgpu::Buffer,
     weight_bytes: u64,
 }
@@ -230,6 +234,7 @@ impl Builder<'_> {
                 1
             },
             gated_output: matches!(out, Out::Gated),
+            lanes: self.lanes,
         };
         let data = self.buffer(&m.name, &m.data, wgpu::BufferUsages::STORAGE)?;
         let scales = match m.format {
@@ -346,9 +351,9 @@ impl GpuStepper {
         let d = cfg.dim;
         let head_dim = d / cfg.num_heads;
         let hidden = cfg.ffn_hidden();
-        if head_dim > kernels::ATTENTION_MAX_HEAD_DIM || !head_dim.is_multiple_of(4) {
+        if head_dim > kernels::ATTENTION_MAX_HEAD_DIM || !head_dim.is_multiple_of(16) {
             return Err(GpuError::Unsupported(format!(
-                "head dim {head_dim} (at most {} and a multiple of 4)",
+                "head dim {head_dim} (at most {} and a multiple of 16)",
                 kernels::ATTENTION_MAX_HEAD_DIM
             )));
         }
@@ -389,6 +394,7 @@ impl GpuStepper {
                 subgroups: gpu.caps.subgroups,
             },
             attention: (head_dim as u32, splits as u32),
+            lanes: gpu.caps.matvec_lanes(opts.matvec_lanes)?,
             dummy,
             weight_bytes: 0,
         };

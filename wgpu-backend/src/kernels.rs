@@ -91,20 +91,30 @@ pub struct MatvecKey {
     pub splits: u32,
     /// Write silu(row p)·(row p + rows/2) for p < rows/2 (GATED_OUT).
     pub gated_output: bool,
+    /// Lanes per row: 8, 16 or 32 (`LANES`).
+    pub lanes: u32,
 }
 
 impl MatvecKey {
     /// Workgroups of one dispatch.
     pub fn workgroups(&self) -> u32 {
+        let rows_per_workgroup = MATVEC_WORKGROUP / self.lanes;
         if self.gated_output {
-            (self.rows / 2).div_ceil(MATVEC_ROWS_PER_WORKGROUP / 2)
+            (self.rows / 2).div_ceil(rows_per_workgroup / 2)
         } else {
-            self.rows.div_ceil(MATVEC_ROWS_PER_WORKGROUP)
+            self.rows.div_ceil(rows_per_workgroup)
         }
     }
 }
 
-pub const MATVEC_ROWS_PER_WORKGROUP: u32 = 32;
+/// The matvec lanes per row unless asked otherwise. Measured on an H100
+/// (full-size Q4_K step, bench/README.md): 8 lanes 3.05 ms, 16 lanes 3.12,
+/// 32 lanes 4.83 (4× the workgroups, each paying the norm/input prologue,
+/// no longer fit in one wave); lavapipe also prefers 8.
+pub const MATVEC_DEFAULT_LANES: u32 = 8;
+
+/// Invocations per matvec workgroup.
+pub const MATVEC_WORKGROUP: u32 = 256;
 /// matvec.wgsl caches inputs of at most this many elements in workgroup
 /// memory; `AttentionMerge` needs the cache.
 pub const MATVEC_INPUT_CACHE: usize = 2048;

@@ -37,6 +37,7 @@ pub struct GpuOps {
     matvec_layout: wgpu::BindGroupLayout,
     modules: Mutex<HashMap<GpuFormat, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<(MatvecKey, u32), Arc<wgpu::ComputePipeline>>>,
+    lanes: u32,
     dummy: wgpu::Buffer,
 }
 
@@ -44,7 +45,17 @@ impl GpuOps {
     /// Opens the first high-performance adapter (a software one with
     /// `force_fallback`), with the optional features of `features`.
     pub fn new(force_fallback: bool, features: FeatureRequest) -> Result<Arc<Self>> {
+        Self::with_lanes(force_fallback, features, None)
+    }
+
+    /// As `new`, with the matvec's lanes per row chosen (8, 16, 32).
+    pub fn with_lanes(
+        force_fallback: bool,
+        features: FeatureRequest,
+        lanes: Option<u32>,
+    ) -> Result<Arc<Self>> {
         let gpu = pollster::block_on(Gpu::new(force_fallback, features))?;
+        let lanes = gpu.caps.matvec_lanes(lanes)?;
         let matvec_layout = bind_layout(&gpu.device, "matvec", &MATVEC_BINDINGS);
         let dummy = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy"),
@@ -61,6 +72,7 @@ impl GpuOps {
             matvec_layout,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
+            lanes,
             dummy,
         }))
     }
@@ -332,6 +344,7 @@ impl GpuLinear {
             head_dim: 1,
             splits: 1,
             gated_output: gated,
+            lanes: ops.lanes,
         };
         let pipeline = ops.matvec_pipeline(key, eps);
         let bg = bind_group(
@@ -500,7 +513,7 @@ impl GpuAttention {
         if num_heads == 0
             || !dim.is_multiple_of(num_heads)
             || head_dim > kernels::ATTENTION_MAX_HEAD_DIM
-            || !head_dim.is_multiple_of(4)
+            || !head_dim.is_multiple_of(16)
             || context == 0
             || context > kernels::ATTENTION_MAX_CONTEXT
             || dim > kernels::MATVEC_INPUT_CACHE
@@ -508,7 +521,7 @@ impl GpuAttention {
         {
             return Err(GpuError::Unsupported(format!(
                 "attention with dim {dim}, {num_heads} heads, context {context} (head dim a \
-                 multiple of 4 and ≤ {}, context ≤ {}, dim ≤ {})",
+                 multiple of 16 and ≤ {}, context ≤ {}, dim ≤ {})",
                 kernels::ATTENTION_MAX_HEAD_DIM,
                 kernels::ATTENTION_MAX_CONTEXT,
                 kernels::MATVEC_INPUT_CACHE,
@@ -625,6 +638,7 @@ impl GpuAttention {
             head_dim: (self.dim / self.num_heads) as u32,
             splits: self.splits as u32,
             gated_output: false,
+            lanes: ops.lanes,
         };
         let merge = ops.matvec_pipeline(key, 0.0);
         let merge_bg = bind_group(
@@ -647,11 +661,7 @@ impl GpuAttention {
             pass.dispatch_workgroups(self.num_heads as u32, self.splits as u32, 1);
             pass.set_pipeline(&merge);
             pass.set_bind_group(0, &merge_bg, &[]);
-            pass.dispatch_workgroups(
-                (self.dim as u32).div_ceil(kernels::MATVEC_ROWS_PER_WORKGROUP),
-                1,
-                1,
-            );
+            pass.dispatch_workgroups(key.workgroups(), 1, 1);
         }
         let y = ops.finish_and_read(enc, &out, self.dim)?;
         *position += 1;

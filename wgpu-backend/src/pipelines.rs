@@ -84,7 +84,10 @@ pub fn pipeline(
             entry_point: Some("main"),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants,
-                zero_initialize_workgroup_memory: true,
+                // Every kernel writes its workgroup memory before reading
+                // it; naga's zeroing prologue would cost each workgroup a
+                // serial pass over ~13 KB. (Browsers always zero it.)
+                zero_initialize_workgroup_memory: false,
             },
             cache: None,
         })
@@ -116,6 +119,7 @@ pub fn matvec_pipeline(
         ("HEAD_DIM", key.head_dim as f64),
         ("SPLITS", key.splits as f64),
         ("GATED_OUT", if key.gated_output { 1.0 } else { 0.0 }),
+        ("LANES", key.lanes as f64),
     ];
     pipeline(gpu, "matvec", layout, module, &constants)
 }

@@ -30,8 +30,8 @@ use stt_wgpu::{FeatureRequest, GpuError};
 const EPS: f32 = f32::EPSILON / 2.0;
 const NORM_EPS: f32 = 1e-8;
 
-fn ops(features: FeatureRequest) -> Option<Arc<GpuOps>> {
-    match GpuOps::new(false, features) {
+fn ops(features: FeatureRequest, lanes: Option<u32>) -> Option<Arc<GpuOps>> {
+    match GpuOps::with_lanes(false, features, lanes) {
         Ok(o) => Some(o),
         Err(GpuError::NoAdapter(e)) if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") => {
             eprintln!("no GPU adapter ({e}): skipping");
@@ -41,16 +41,28 @@ fn ops(features: FeatureRequest) -> Option<Arc<GpuOps>> {
     }
 }
 
-const MODES: [(&str, FeatureRequest); 2] = [
+/// Feature modes × matvec lanes per row: the adapter's choice with its
+/// features, then the plain path with 8 and with 32 lanes.
+const MODES: [(&str, FeatureRequest, Option<u32>); 3] = [
     (
-        "features on",
+        "features on, default lanes",
         FeatureRequest {
             shader_f16: true,
             subgroups: true,
             timestamps: false,
         },
+        None,
     ),
-    ("f16 and subgroups off", FeatureRequest::NONE),
+    (
+        "f16 and subgroups off, 8 lanes",
+        FeatureRequest::NONE,
+        Some(8),
+    ),
+    (
+        "f16 and subgroups off, 32 lanes",
+        FeatureRequest::NONE,
+        Some(32),
+    ),
 ];
 
 /// Seeded normal-ish values (sum of uniforms), scaled.
@@ -115,8 +127,10 @@ fn matvec_ops_match_candle_for_every_weight_type() {
         Weights::Quant(GgmlDType::Q4K),
     ];
     let m = 3;
-    for (mode, features) in MODES {
-        let Some(ops) = ops(features) else { return };
+    for (mode, features, lanes) in MODES {
+        let Some(ops) = ops(features, lanes) else {
+            return;
+        };
         let caps = ops.capabilities();
         let mut report = vec![];
         for (si, &(k, n)) in shapes.iter().enumerate() {
@@ -260,7 +274,7 @@ fn bound_for(x: &Tensor, w: &Tensor, k: usize) -> Tensor {
 
 #[test]
 fn matvec_op_rejects_a_wrong_width() {
-    let Some(ops) = ops(FeatureRequest::default()) else {
+    let Some(ops) = ops(FeatureRequest::default(), None) else {
         return;
     };
     let w = tensor(randn(1, 32 * 64, 0.1), &[32, 64]);
@@ -333,8 +347,10 @@ fn attention_op_matches_candle_across_the_ring_wrap() {
     let (dim, heads, context, max_period) = (128usize, 4usize, 150usize, 10_000f32);
     let head_dim = dim / heads;
     let steps = 2 * context + 10;
-    for (mode, features) in MODES {
-        let Some(ops) = ops(features) else { return };
+    for (mode, features, lanes) in MODES {
+        let Some(ops) = ops(features, lanes) else {
+            return;
+        };
         let attn = GpuAttention::new(&ops, dim, heads, context, max_period).unwrap();
         let mut reference = CandleAttention {
             heads,

@@ -23,11 +23,14 @@
 //              head h at (h · SPLITS + s) · HEAD_DIM
 //   5 ml_part  storage read_write vec2<f32> [H · SPLITS]: (m, l); an empty
 //              split writes (−3.4e38, 0) and o = 0
+// All vectors are read and written as vec4<f32> (16-byte loads: the kernel
+// is bound by load latency, not arithmetic).
 // Workgroup: 256 invocations; grid = (H, SPLITS), SPLITS = ceil(CONTEXT / CHUNK).
-// Scores: 4 invocations per key (CHUNK = 64), each a quarter of the dot.
-// Output: invocation t sums dimension t % HEAD_DIM over every
-// (256 / HEAD_DIM)-th key of the chunk; the groups are then added.
-// Bounds: HEAD_DIM ≤ 128 and a multiple of 4, CONTEXT ≤ 1024 (checked by the host).
+// Scores: 4 invocations per key (CHUNK = 64), invocation p of a key taking
+// vec4 columns p, p + 4, … of the dot (4 invocations read 64 contiguous bytes).
+// Output: invocation t sums vec4 column t % (HEAD_DIM/4) over every
+// (256 / (HEAD_DIM/4))-th key of the chunk; the groups are then added.
+// Bounds: HEAD_DIM ≤ 128 and a multiple of 16, CONTEXT ≤ 1024 (checked by the host).
 // CPU reference: moshi `StreamingMultiheadAttention::forward` for t = 1
 // (no mask), merged by matvec.wgsl. Differences: summation order, the
 // split-wise max, exp/sqrt rounding (f32).
@@ -50,22 +53,25 @@ const LANES_PER_KEY: u32 = 4u;
 const EMPTY_MAX: f32 = -3.4e38;
 
 @group(0) @binding(0) var<uniform> params: StepParams;
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v_cache: array<f32>;
-@group(0) @binding(4) var<storage, read_write> o_part: array<f32>;
+@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> k_cache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> v_cache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> o_part: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> ml_part: array<vec2<f32>>;
 
-var<workgroup> q_rot: array<f32, 128>;
+var<workgroup> q_rot: array<vec4<f32>, 32>;
 var<workgroup> red: array<f32, WG>;
+var<workgroup> red4: array<vec4<f32>, WG>;
 var<workgroup> probs: array<f32, CHUNK>;
 
-fn cos_sin(pair: u32) -> vec2<f32> {
-    let v = params.rope[pair / 2u];
-    if pair % 2u == 0u {
-        return v.xy;
-    }
-    return v.zw;
+// Pairs (x, y) and (z, w) of `v` rotated by the (cos, sin) pairs in `cs`.
+fn rotate(v: vec4<f32>, cs: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(
+        v.x * cs.x - v.y * cs.y,
+        v.x * cs.y + v.y * cs.x,
+        v.z * cs.z - v.w * cs.w,
+        v.z * cs.w + v.w * cs.z,
+    );
 }
 
 @compute @workgroup_size(256)
@@ -74,15 +80,17 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let hd4 = HEAD_DIM / 4u;
+    let d4 = D / 4u;
     let h = wid.x;
     let split = wid.y;
     let out_at = h * groups.y + split;
-    let base = h * HEAD_DIM;
+    let base4 = h * hd4;
     let n = params.n_keys;
     let j0 = split * CHUNK;
     if j0 >= n {
-        if lid < HEAD_DIM {
-            o_part[out_at * HEAD_DIM + lid] = 0.0;
+        if lid < hd4 {
+            o_part[out_at * hd4 + lid] = vec4<f32>(0.0);
         }
         if lid == 0u {
             ml_part[out_at] = vec2<f32>(EMPTY_MAX, 0.0);
@@ -92,39 +100,28 @@ fn main(
     let count = min(CHUNK, n - j0);
     let slot_new = params.kv_slot;
     let owns_new = slot_new >= j0 && slot_new < j0 + count;
-    if lid < HEAD_DIM / 2u {
-        let cs = cos_sin(lid);
-        let i0 = base + 2u * lid;
-        let qa = qkv[i0];
-        let qb = qkv[i0 + 1u];
-        q_rot[2u * lid] = qa * cs.x - qb * cs.y;
-        q_rot[2u * lid + 1u] = qa * cs.y + qb * cs.x;
+    if lid < hd4 {
+        let cs = params.rope[lid];
+        q_rot[lid] = rotate(qkv[base4 + lid], cs);
         if owns_new {
-            let ka = qkv[D + i0];
-            let kb = qkv[D + i0 + 1u];
-            let at = slot_new * D + i0;
-            k_cache[at] = ka * cs.x - kb * cs.y;
-            k_cache[at + 1u] = ka * cs.y + kb * cs.x;
+            k_cache[slot_new * d4 + base4 + lid] = rotate(qkv[d4 + base4 + lid], cs);
+            v_cache[slot_new * d4 + base4 + lid] = qkv[2u * d4 + base4 + lid];
         }
-    }
-    if owns_new && lid < HEAD_DIM {
-        v_cache[slot_new * D + base + lid] = qkv[2u * D + base + lid];
     }
     storageBarrier();
     workgroupBarrier();
 
-    // Scores: key lid / 4 of the chunk, a quarter of the dimensions each.
+    // Scores: key lid / 4 of the chunk, every 4th vec4 column each.
     let key = lid / LANES_PER_KEY;
-    let quarter = HEAD_DIM / LANES_PER_KEY;
-    let i_start = (lid % LANES_PER_KEY) * quarter;
-    var dot = 0.0;
+    let part = lid % LANES_PER_KEY;
+    var acc = 0.0;
     if key < count {
-        let row = (j0 + key) * D + base;
-        for (var i = i_start; i < i_start + quarter; i = i + 1u) {
-            dot = dot + q_rot[i] * k_cache[row + i];
+        let row = (j0 + key) * d4 + base4;
+        for (var c = part; c < hd4; c = c + LANES_PER_KEY) {
+            acc = acc + dot(q_rot[c], k_cache[row + c]);
         }
     }
-    red[lid] = dot;
+    red[lid] = acc;
     workgroupBarrier();
     let scale = 1.0 / sqrt(f32(HEAD_DIM));
     if lid < count {
@@ -144,23 +141,23 @@ fn main(
     }
     workgroupBarrier();
 
-    let groups_per_dim = WG / HEAD_DIM;
-    let dim = lid % HEAD_DIM;
-    let group = lid / HEAD_DIM;
-    var acc = 0.0;
-    if group < groups_per_dim {
-        for (var j = group; j < count; j = j + groups_per_dim) {
-            acc = acc + probs[j] * v_cache[(j0 + j) * D + base + dim];
+    let key_groups = WG / hd4;
+    let col = lid % hd4;
+    let group = lid / hd4;
+    var o = vec4<f32>(0.0);
+    if group < key_groups {
+        for (var j = group; j < count; j = j + key_groups) {
+            o = o + probs[j] * v_cache[(j0 + j) * d4 + base4 + col];
         }
     }
-    red[lid] = acc;
+    red4[lid] = o;
     workgroupBarrier();
-    if lid < HEAD_DIM {
-        var o = 0.0;
-        for (var g = 0u; g < groups_per_dim; g = g + 1u) {
-            o = o + red[g * HEAD_DIM + lid];
+    if lid < hd4 {
+        var total = vec4<f32>(0.0);
+        for (var g = 0u; g < key_groups; g = g + 1u) {
+            total = total + red4[g * hd4 + lid];
         }
-        o_part[out_at * HEAD_DIM + lid] = o;
+        o_part[out_at * hd4 + lid] = total;
     }
     if lid == 0u {
         var l = 0.0;

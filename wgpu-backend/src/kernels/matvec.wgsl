@@ -6,7 +6,7 @@
 //                 h = k / HEAD_DIM, dim i = k % HEAD_DIM:
 //                 Σₛ wₛ·o_part[(h·SPLITS + s)·HEAD_DIM + i], with
 //                 wₛ = exp(mₛ − M) / Σₛ' exp(mₛ' − M)·lₛ', M = maxₛ mₛ
-//                 (x = o_part, alpha = ml_part as f32 pairs; K ≤ CACHE)
+//                 (x = o_part, alpha = ml_part as f32 pairs)
 //   RESIDUAL:     y[r] += … instead of y[r] = …       (residual add)
 //   GATED_OUT:    rows p and p + ROWS/2 are computed by one workgroup and
 //                 y[p] = silu(row p) · (row p + ROWS/2) is written instead
@@ -24,10 +24,10 @@
 //   3 alpha storage read f32 [K] (mode 1), [2 · H · SPLITS] (mode 3; any
 //           buffer otherwise)
 //   4 y     storage read_write f32, rows written at Y_OFFSET + r
-// Workgroup: 256 invocations = ROWS_PER_WG (32) rows × LANES (8); lane l of a
-// row sums blocks l, l+8, …; `lanes_sum` adds the lanes. 32 rows share one
-// prologue (norm, input cache), which costs as much as ~8 rows.
-// Grid: ceil(ROWS / 32) workgroups along x.
+// Workgroup: 256 invocations = 256 / LANES rows × LANES lanes; lane l of a
+// row sums blocks l, l + LANES, …; `lanes_sum` adds the lanes. The rows of
+// a workgroup share one prologue (norm, input tile).
+// Grid: ceil(ROWS / (256 / LANES)) workgroups along x (GATED_OUT: row pairs).
 // Bounds: K % 32 == 0 (checked by the host), rows ≥ ROWS skipped.
 // CPU reference: candle's matmul / rms_norm / silu as moshi calls them;
 // differences are summation order only (f32): ~1e-6 relative.
@@ -43,8 +43,12 @@ override SPLITS: u32 = 1u;
 override GATED_OUT: bool = false;
 
 const WG: u32 = 256u;
-const LANES: u32 = 8u;
-const ROWS_PER_WG: u32 = 32u;
+// Lanes per row (8, 16 or 32; ≤ the subgroup size with subgroups); the
+// workgroup computes WG / LANES rows. The host uses 8 unless told (more
+// lanes mean more workgroups, each paying the prologue: slower on an H100
+// and on lavapipe, see kernels.rs).
+override LANES: u32 = 8u;
+const MAX_ROWS_PER_WG: u32 = 32u;
 
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> alpha: array<f32>;
@@ -54,15 +58,19 @@ const CACHE: u32 = 2048u;
 
 // Every invocation computes the same norm (no race, no extra barrier).
 var<private> norm_m: f32;
-// The input vector, computed once per workgroup when it fits (K ≤ CACHE):
-// every row of the workgroup reads it, and CPU Vulkan pays dearly for
-// recomputing it per element.
-var<workgroup> xin: array<f32, CACHE>;
+// The input vector, computed once per workgroup, a tile of CACHE at a time:
+// every row of the workgroup reads it (from fast memory), and exp/merge
+// inputs would otherwise be recomputed per row. Stored as vec4 with one
+// vec4 of padding after each 32-block: the LANES lanes of a row read
+// blocks b, b + 1, … at once, and unpadded those sit 32 floats apart, all
+// in one memory bank (an 8-way conflict on every read).
+const XIN_STRIDE: u32 = 9u;
+var<workgroup> xin: array<vec4<f32>, CACHE / 32u * XIN_STRIDE>;
 // Mode 3: the weight of each (head, split), H · SPLITS ≤ MAX_SPLIT_WEIGHTS.
 const MAX_SPLIT_WEIGHTS: u32 = 1024u;
 var<workgroup> split_w: array<f32, MAX_SPLIT_WEIGHTS>;
 // GATED_OUT: the 32 row results, pairs side by side.
-var<workgroup> gate: array<f32, ROWS_PER_WG>;
+var<workgroup> gate: array<f32, MAX_ROWS_PER_WG>;
 
 fn input_raw(k: u32) -> f32 {
     if INPUT_MODE == 1u {
@@ -85,11 +93,13 @@ fn input_raw(k: u32) -> f32 {
     return x[k];
 }
 
-fn input_at(k: u32) -> f32 {
-    if K <= CACHE {
-        return xin[k];
-    }
-    return input_raw(k);
+// The first input index of the tile now in xin.
+var<private> tile_base: u32;
+
+// Inputs k … k + 3 (k a multiple of 4).
+fn input4_at(k: u32) -> vec4<f32> {
+    let i = (k - tile_base) / 4u;
+    return xin[i / 8u * XIN_STRIDE + i % 8u];
 }
 
 //! REDUCE
@@ -121,24 +131,36 @@ fn main(ids: Ids) {
         }
         workgroupBarrier();
     }
-    if K <= CACHE {
-        for (var k = lid; k < K; k = k + WG) {
-            xin[k] = input_raw(k);
-        }
-        workgroupBarrier();
-    }
+    let rows_per_wg = WG / LANES;
     let lane = lid % LANES;
     let v = lid / LANES;
-    var r = ids.wid.x * ROWS_PER_WG + v;
-    let pair = ids.wid.x * (ROWS_PER_WG / 2u) + v / 2u;
+    var r = ids.wid.x * rows_per_wg + v;
+    let pair = ids.wid.x * (rows_per_wg / 2u) + v / 2u;
     if GATED_OUT {
         r = select(ROWS, pair + (v % 2u) * (ROWS / 2u), pair < ROWS / 2u);
     }
+    // The input goes through xin in tiles of CACHE; each lane still visits
+    // its blocks lane, lane + 8, … in order, whatever the tiling.
     var acc = 0.0;
-    if r < ROWS {
-        for (var b = lane; b < K / 32u; b = b + LANES) {
-            acc = acc + block_dot(r, b);
+    for (var t0 = 0u; t0 < K; t0 = t0 + CACHE) {
+        let len = min(CACHE, K - t0);
+        for (var i = lid; i < len / 4u; i = i + WG) {
+            let k = t0 + 4u * i;
+            xin[i / 8u * XIN_STRIDE + i % 8u] = vec4<f32>(
+                input_raw(k),
+                input_raw(k + 1u),
+                input_raw(k + 2u),
+                input_raw(k + 3u),
+            );
         }
+        workgroupBarrier();
+        tile_base = t0;
+        if r < ROWS {
+            for (var b = t0 / 32u + lane; b < (t0 + len) / 32u; b = b + LANES) {
+                acc = acc + block_dot(r, b);
+            }
+        }
+        workgroupBarrier();
     }
     let total = lanes_sum(acc, ids);
     if GATED_OUT {

@@ -2,8 +2,8 @@
 // the device has subgroups and the probe (subgroup_probe.wgsl) found them
 // to be runs of S consecutive invocations, S a power of two in [8, 256].
 // Same functions as reduce_workgroup.wgsl, with fewer barriers:
-// `lanes_sum` needs none (three xor-shuffles inside a subgroup, the same
-// summation order as the workgroup tree), `workgroup_sum` one.
+// `lanes_sum` needs none (xor-shuffles LANES/2, …, 2, 1 inside a subgroup
+// of ≥ LANES invocations: the workgroup tree's order), `workgroup_sum` one.
 
 struct Ids {
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -31,7 +31,9 @@ fn workgroup_sum(v: f32, ids: Ids) -> f32 {
 }
 
 fn lanes_sum(v: f32, ids: Ids) -> f32 {
-    var s = v + subgroupShuffleXor(v, 4u);
-    s = s + subgroupShuffleXor(s, 2u);
-    return s + subgroupShuffleXor(s, 1u);
+    var s = v;
+    for (var m = LANES / 2u; m > 0u; m = m / 2u) {
+        s = s + subgroupShuffleXor(s, m);
+    }
+    return s;
 }

@@ -27,8 +27,8 @@ fn workgroup_sum(v: f32, ids: Ids) -> f32 {
 }
 
 // Σ v over the LANES consecutive invocations of a row, valid in its lane 0:
-// ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), the order the
-// subgroup version's xor-shuffles give, so both paths agree to the bit.
+// a halving tree (for 8 lanes ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))),
+// the order the subgroup version's xor-shuffles give: both agree to the bit.
 fn lanes_sum(v: f32, ids: Ids) -> f32 {
     partial[ids.lid] = v;
     workgroupBarrier();

@@ -14,8 +14,7 @@ fn block_dot(r: u32, b: u32) -> f32 {
     var acc = 0.0;
     for (var j = 0u; j < 8u; j = j + 1u) {
         let k = k0 + 4u * j;
-        let xin = vec4<f32>(input_at(k), input_at(k + 1u), input_at(k + 2u), input_at(k + 3u));
-        acc = acc + dot(vec4<f32>(w[base + j]), xin);
+        acc = acc + dot(vec4<f32>(w[base + j]), input4_at(k));
     }
     return acc;
 }

@@ -12,9 +12,9 @@ fn block_dot(r: u32, b: u32) -> f32 {
     var acc = 0.0;
     for (var j = 0u; j < 8u; j = j + 1u) {
         let k = k0 + 4u * j;
-        let xin = vec4<f32>(input_at(k), input_at(k + 1u), input_at(k + 2u), input_at(k + 3u));
         let p = w[base + j];
-        acc = acc + dot(vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)), xin);
+        let wv = vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
+        acc = acc + dot(wv, input4_at(k));
     }
     return acc;
 }

@@ -17,10 +17,12 @@ fn block_dot(r: u32, b: u32) -> f32 {
     var acc = 0.0;
     for (var j = 0u; j < 4u; j = j + 1u) {
         let word = words[j];
-        for (var e = 0u; e < 8u; e = e + 1u) {
-            let q = f32((word >> (4u * e)) & 15u);
-            acc = acc + (sb.x * q + sb.y) * input_at(k0 + 8u * j + e);
-        }
+        let lo = vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u);
+        let hi = vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u);
+        let w_lo = sb.x * vec4<f32>(lo) + sb.y;
+        let w_hi = sb.x * vec4<f32>(hi) + sb.y;
+        acc = acc + dot(w_lo, input4_at(k0 + 8u * j));
+        acc = acc + dot(w_hi, input4_at(k0 + 8u * j + 4u));
     }
     return acc;
 }

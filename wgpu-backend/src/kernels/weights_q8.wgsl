@@ -17,10 +17,11 @@ fn block_dot(r: u32, b: u32) -> f32 {
         let words = w_q[2u * blk + half];
         for (var j = 0u; j < 4u; j = j + 1u) {
             let word = words[j];
-            for (var e = 0u; e < 4u; e = e + 1u) {
-                let q = (bitcast<i32>(word << (24u - 8u * e)) >> 24u);
-                acc = acc + (d * f32(q)) * input_at(k0 + 16u * half + 4u * j + e);
-            }
+            // Sign-extend the 4 bytes: each to the top of a word, then an
+            // arithmetic shift back down.
+            let bytes = vec4<u32>(word << 24u, word << 16u, word << 8u, word);
+            let q = bitcast<vec4<i32>>(bytes) >> vec4<u32>(24u);
+            acc = acc + dot(d * vec4<f32>(q), input4_at(k0 + 16u * half + 4u * j));
         }
     }
     return acc;
