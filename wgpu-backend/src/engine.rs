@@ -113,7 +113,8 @@ enum Out {
 
 struct Dispatch {
     /// What it computes (a tensor name without the layer prefix, or the
-    /// kernel), for profiles.
+    /// kernel), for profiles (native only).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     kind: String,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
