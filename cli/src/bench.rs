@@ -132,6 +132,7 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         opts.features.timestamps = args.profile_steps.is_some();
         let mut gpu = block_on(stt_wgpu::GpuStepper::new(&model.lm, cfg, opts))?;
         let copy_gbps = gpu.measure_copy_bandwidth_gbps()?;
+        let read_gbps = gpu.measure_read_bandwidth_gbps()?;
         let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, warmup, args.steps)?;
         // KV read per step at the context reached (f32 K and V of every layer).
         let kv_bytes =
@@ -155,6 +156,8 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             "copy_bandwidth_gbps": copy_gbps,
             "achieved_gbps": gbps,
             "fraction_of_copy_bandwidth": gbps / copy_gbps,
+            "read_bandwidth_gbps": read_gbps,
+            "fraction_of_read_bandwidth": gbps / read_gbps,
         });
         if let Some(n) = args.profile_steps {
             out["gpu"]["profile"] = profile(&mut gpu, cfg.n_q, pad, n)?;

@@ -693,6 +693,65 @@ impl GpuStepper {
         Ok(n as f64 * 2.0 * size as f64 / secs / 1e9)
     }
 
+    /// Read bandwidth of a compute kernel streaming a 256 MiB buffer (or
+    /// the largest the adapter binds) with 16-byte loads, in GB/s: the
+    /// ceiling of a weight-streaming step. Timed like the copy probe (≥ 50
+    /// ms per submit, best of three).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn measure_read_bandwidth_gbps(&self) -> Result<f64> {
+        let caps = &self.gpu.caps;
+        let size = (256u64 << 20)
+            .min(caps.max_storage_buffer_binding_size)
+            .min(caps.max_buffer_size)
+            & !15;
+        let groups = 1024u32;
+        let dev = &self.gpu.device;
+        let src = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read bandwidth source"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let sink = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read bandwidth sink"),
+            size: 4 * 256 * groups as u64,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let layout = bind_layout(dev, "read bandwidth", &[RO, RW]);
+        let module = shader(&self.gpu, "read bandwidth", kernels::READ_BANDWIDTH);
+        let pipe = pipeline(&self.gpu, "read bandwidth", &layout, &module, &[]);
+        let bg = bind_group(dev, "read bandwidth", &layout, &[&src, &sink]);
+        let run = |n: usize| -> Result<f64> {
+            let mut enc = dev.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipe);
+                pass.set_bind_group(0, &bg, &[]);
+                for _ in 0..n {
+                    pass.dispatch_workgroups(groups, 1, 1);
+                }
+            }
+            let cmd = enc.finish();
+            let t = std::time::Instant::now();
+            self.gpu.queue.submit([cmd]);
+            dev.poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| GpuError::DeviceLost(e.to_string()))?;
+            Ok(t.elapsed().as_secs_f64())
+        };
+        let mut n = 1;
+        let mut secs = run(n)?;
+        while secs < 0.05 && n < 4096 {
+            n *= 4;
+            secs = run(n)?;
+        }
+        for _ in 0..2 {
+            secs = secs.min(run(n)?);
+        }
+        self.gpu.check()?;
+        Ok(n as f64 * size as f64 / secs / 1e9)
+    }
+
     /// Destroys the device, as a driver reset or an unplugged GPU would:
     /// every later call reports `DeviceLost` (for tests of that path).
     pub fn destroy_device(&self) {

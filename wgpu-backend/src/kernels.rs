@@ -10,6 +10,7 @@ pub const EMBED: &str = include_str!("kernels/embed.wgsl");
 pub const ATTENTION: &str = include_str!("kernels/attention.wgsl");
 pub const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
 pub const SUBGROUP_PROBE: &str = include_str!("kernels/subgroup_probe.wgsl");
+pub const READ_BANDWIDTH: &str = include_str!("kernels/read_bandwidth.wgsl");
 const MATVEC: &str = include_str!("kernels/matvec.wgsl");
 const WEIGHTS_F32: &str = include_str!("kernels/weights_f32.wgsl");
 const WEIGHTS_F16: &str = include_str!("kernels/weights_f16.wgsl");
