@@ -418,7 +418,8 @@ impl GpuStepper {
         )?;
         let attn_ml = b.empty(
             "attention partial max and sum",
-            f4(2 * cfg.num_heads * splits),
+            // Read as vec4 (two pairs each): round up to whole vec4s.
+            f4((2 * cfg.num_heads * splits).next_multiple_of(4)),
             U::STORAGE,
         )?;
         let ffn = b.empty("mlp hidden (gated)", f4(hidden), U::STORAGE)?;
@@ -1036,13 +1037,18 @@ pub(crate) async fn wait<T>(
                     submission_index: Some(submission.clone()),
                     timeout: Some(GPU_WAIT_LIMIT),
                 };
-                gpu.device.poll(poll).map_err(|e| match e {
-                    wgpu::PollError::Timeout => GpuError::DeviceLost(format!(
-                        "the GPU did not finish in {} s",
-                        GPU_WAIT_LIMIT.as_secs()
-                    )),
-                    e => GpuError::DeviceLost(e.to_string()),
-                })?;
+                // A failed submission shows up here as a poll error; the
+                // validation error behind it says more.
+                if let Err(e) = gpu.device.poll(poll) {
+                    gpu.check()?;
+                    return Err(match e {
+                        wgpu::PollError::Timeout => GpuError::DeviceLost(format!(
+                            "the GPU did not finish in {} s",
+                            GPU_WAIT_LIMIT.as_secs()
+                        )),
+                        e => GpuError::DeviceLost(e.to_string()),
+                    });
+                }
             }
             Err(flume::TryRecvError::Disconnected) => {
                 gpu.check()?;

@@ -109,9 +109,10 @@ impl MatvecKey {
 }
 
 /// The matvec lanes per row unless asked otherwise. Measured on an H100
-/// (full-size Q4_K step, bench/README.md): 8 lanes 3.05 ms, 16 lanes 3.12,
-/// 32 lanes 4.83 (4× the workgroups, each paying the norm/input prologue,
-/// no longer fit in one wave); lavapipe also prefers 8.
+/// (full-size Q4_K step, before the vec4 input tile, bench/README.md):
+/// 8 lanes 3.05 ms, 16 lanes 3.12, 32 lanes 4.83 (4× the workgroups, each
+/// paying the norm/input prologue, no longer fit in one wave); lavapipe
+/// also prefers 8.
 pub const MATVEC_DEFAULT_LANES: u32 = 8;
 
 /// Invocations per matvec workgroup.
@@ -120,7 +121,7 @@ pub const MATVEC_WORKGROUP: u32 = 256;
 /// memory; `AttentionMerge` needs the cache.
 pub const MATVEC_INPUT_CACHE: usize = 2048;
 /// matvec.wgsl's room for (head, split) weights in `AttentionMerge`.
-pub const MATVEC_MAX_SPLIT_WEIGHTS: usize = 1024;
+pub const MATVEC_MAX_SPLIT_WEIGHTS: usize = 256;
 /// Keys per attention workgroup (attention.wgsl's CHUNK).
 pub const ATTENTION_CHUNK: usize = 64;
 pub const ATTENTION_MAX_HEAD_DIM: usize = 128;

@@ -568,7 +568,7 @@ impl GpuAttention {
             )?,
             ml_part: ops.empty(
                 "attention partial max and sum",
-                (8 * splits * num_heads) as u64,
+                (8 * splits * num_heads).next_multiple_of(16) as u64,
                 U::STORAGE,
             )?,
             ops: ops.clone(),
