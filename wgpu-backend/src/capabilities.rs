@@ -249,6 +249,48 @@ impl Gpu {
         Ok(())
     }
 
+    /// A buffer holding `bytes` (checked against the binding limits; padded
+    /// to one word, as zero-sized bindings are invalid).
+    pub fn buffer_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
+        use wgpu::util::DeviceExt;
+        self.check_size(name, bytes.len() as u64)?;
+        let padded;
+        let contents = if bytes.len() < 4 {
+            padded = [bytes, &[0u8; 4][..4 - bytes.len()]].concat();
+            &padded[..]
+        } else {
+            bytes
+        };
+        Ok(self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(name),
+                contents,
+                usage,
+            }))
+    }
+
+    /// An uninitialised buffer of `bytes` (checked, at least one word).
+    pub fn empty_buffer(
+        &self,
+        name: &str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
+        self.check_size(name, bytes)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes.max(4),
+            usage,
+            mapped_at_creation: false,
+        }))
+    }
+
     /// Refuses a buffer the adapter cannot bind.
     pub fn check_size(&self, name: &str, bytes: u64) -> Result<()> {
         let c = &self.caps;

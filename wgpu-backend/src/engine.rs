@@ -16,7 +16,6 @@ use std::sync::Arc;
 use stt_model::config::Config;
 use stt_model::stepper::{LmStepper, StepOutput, TextInput};
 use stt_model::weights::LmWeights;
-use wgpu::util::DeviceExt;
 
 use stt_model::weights::quant::QuantType;
 
@@ -76,6 +75,24 @@ impl Default for GpuOptions {
             matvec_lanes: None,
         }
     }
+}
+
+/// The bandwidth probes' timing: `run(n)` submits n repetitions; n grows
+/// ×4 until one submit takes ≥ 50 ms (submit and wake-up latency then stay
+/// out of it), then the fastest of three such submits counts (clocks ramp
+/// up during the first). Returns (n, seconds).
+#[cfg(not(target_arch = "wasm32"))]
+fn best_timing(run: impl Fn(usize) -> Result<f64>) -> Result<(usize, f64)> {
+    let mut n = 1;
+    let mut secs = run(n)?;
+    while secs < 0.05 && n < 4096 {
+        n *= 4;
+        secs = run(n)?;
+    }
+    for _ in 0..2 {
+        secs = secs.min(run(n)?);
+    }
+    Ok((n, secs))
 }
 
 /// RoPE's inverse frequencies, as moshi computes them (f32).
@@ -173,33 +190,11 @@ impl Builder<'_> {
         bytes: &[u8],
         usage: wgpu::BufferUsages,
     ) -> Result<wgpu::Buffer> {
-        self.gpu.check_size(name, bytes.len() as u64)?;
-        // Zero-sized bindings are invalid: pad to one word.
-        let padded;
-        let contents = if bytes.len() < 4 {
-            padded = [bytes, &[0u8; 4][..4 - bytes.len()]].concat();
-            &padded[..]
-        } else {
-            bytes
-        };
-        Ok(self
-            .gpu
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(name),
-                contents,
-                usage,
-            }))
+        self.gpu.buffer_with(name, bytes, usage)
     }
 
     fn empty(&mut self, name: &str, bytes: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
-        self.gpu.check_size(name, bytes)?;
-        Ok(self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(name),
-            size: bytes.max(4),
-            usage,
-            mapped_at_creation: false,
-        }))
+        self.gpu.empty_buffer(name, bytes, usage)
     }
 
     /// Uploads a matrix (dropping its host copy) and returns its dispatch
@@ -651,10 +646,8 @@ impl GpuStepper {
     }
 
     /// Device-to-device copy bandwidth (bytes read + written per second, in
-    /// GB/s) over a 256 MiB buffer, or the largest the adapter allows. The
-    /// number of copies per submit grows until one submit takes ≥ 50 ms, so
-    /// submit and wake-up latency (~0.1 ms) stays out of it, and the best of
-    /// three such submits is kept (clocks ramp up during the first).
+    /// GB/s) over a 256 MiB buffer, or the largest the adapter allows,
+    /// timed by `best_timing`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn measure_copy_bandwidth_gbps(&self) -> Result<f64> {
         let dev = &self.gpu.device;
@@ -674,30 +667,16 @@ impl GpuStepper {
                 let (src, dst) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
                 enc.copy_buffer_to_buffer(src, 0, dst, 0, size);
             }
-            let cmd = enc.finish();
-            let t = std::time::Instant::now();
-            self.gpu.queue.submit([cmd]);
-            dev.poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| GpuError::DeviceLost(e.to_string()))?;
-            Ok(t.elapsed().as_secs_f64())
+            self.time_submit(enc.finish())
         };
-        let mut n = 1;
-        let mut secs = run(n)?;
-        while secs < 0.05 && n < 4096 {
-            n *= 4;
-            secs = run(n)?;
-        }
-        for _ in 0..2 {
-            secs = secs.min(run(n)?);
-        }
+        let (n, secs) = best_timing(run)?;
         self.gpu.check()?;
         Ok(n as f64 * 2.0 * size as f64 / secs / 1e9)
     }
 
     /// Read bandwidth of a compute kernel streaming a 256 MiB buffer (or
     /// the largest the adapter binds) with 16-byte loads, in GB/s: the
-    /// ceiling of a weight-streaming step. Timed like the copy probe (≥ 50
-    /// ms per submit, best of three).
+    /// ceiling of a weight-streaming step, timed by `best_timing`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn measure_read_bandwidth_gbps(&self) -> Result<f64> {
         let caps = &self.gpu.caps;
@@ -733,24 +712,23 @@ impl GpuStepper {
                     pass.dispatch_workgroups(groups, 1, 1);
                 }
             }
-            let cmd = enc.finish();
-            let t = std::time::Instant::now();
-            self.gpu.queue.submit([cmd]);
-            dev.poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| GpuError::DeviceLost(e.to_string()))?;
-            Ok(t.elapsed().as_secs_f64())
+            self.time_submit(enc.finish())
         };
-        let mut n = 1;
-        let mut secs = run(n)?;
-        while secs < 0.05 && n < 4096 {
-            n *= 4;
-            secs = run(n)?;
-        }
-        for _ in 0..2 {
-            secs = secs.min(run(n)?);
-        }
+        let (n, secs) = best_timing(run)?;
         self.gpu.check()?;
         Ok(n as f64 * size as f64 / secs / 1e9)
+    }
+
+    /// Wall time of one submit, until the device is idle again.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn time_submit(&self, cmd: wgpu::CommandBuffer) -> Result<f64> {
+        let t = std::time::Instant::now();
+        self.gpu.queue.submit([cmd]);
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::DeviceLost(e.to_string()))?;
+        Ok(t.elapsed().as_secs_f64())
     }
 
     /// Destroys the device, as a driver reset or an unplugged GPU would:

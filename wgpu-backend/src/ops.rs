@@ -82,33 +82,11 @@ impl GpuOps {
     }
 
     fn upload(&self, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
-        use wgpu::util::DeviceExt;
-        self.gpu.check_size(label, bytes.len() as u64)?;
-        let padded;
-        let contents = if bytes.len() < 4 {
-            padded = [bytes, &[0u8; 4][..4 - bytes.len()]].concat();
-            &padded[..]
-        } else {
-            bytes
-        };
-        Ok(self
-            .gpu
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents,
-                usage,
-            }))
+        self.gpu.buffer_with(label, bytes, usage)
     }
 
     fn empty(&self, label: &str, bytes: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
-        self.gpu.check_size(label, bytes)?;
-        Ok(self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes.max(4),
-            usage,
-            mapped_at_creation: false,
-        }))
+        self.gpu.empty_buffer(label, bytes, usage)
     }
 
     /// Submits `enc` after copying `floats` f32 of `src` to a staging

@@ -169,16 +169,6 @@ fn repack_raw(ty: GgmlDType, raw: &[u8]) -> Option<(GpuFormat, Vec<u8>, Vec<f32>
     Some((format, q, s))
 }
 
-fn ggml_dtype(ty: QuantType) -> GgmlDType {
-    match ty {
-        QuantType::F32 => GgmlDType::F32,
-        QuantType::F16 => GgmlDType::F16,
-        QuantType::Q4_0 => GgmlDType::Q4_0,
-        QuantType::Q8_0 => GgmlDType::Q8_0,
-        QuantType::Q4K => GgmlDType::Q4K,
-    }
-}
-
 fn float_tensor(weights: &LmWeights, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
     let LmWeights::Safetensors(f) = weights else {
         unreachable!("float_tensor is only called on safetensors");
@@ -237,7 +227,7 @@ pub fn load_matrix(
             let mut raw = Vec::with_capacity(ty.bytes_for(xs.len()));
             quant::quantize(ty, &xs, &mut raw);
             drop(xs);
-            let Some((format, q, s)) = repack_raw(ggml_dtype(ty), &raw) else {
+            let Some((format, q, s)) = repack_raw(ty.ggml_dtype(), &raw) else {
                 unreachable!("every QuantType but F32 has a GPU layout");
             };
             Ok(packed(format, q, s))
@@ -338,13 +328,7 @@ impl HostTable {
             let xs = float_tensor(weights, name, &[rows, cols])?;
             let mut bytes = Vec::with_capacity(ty.bytes_for(xs.len()));
             quant::quantize(ty, &xs, &mut bytes);
-            return Ok(Self {
-                ty,
-                row_bytes: ty.bytes_for(cols),
-                bytes,
-                rows,
-                cols,
-            });
+            return Ok(Self::from_blocks(ty, bytes, rows, cols));
         }
         // Keep the file's own blocks for GGUF (small), f32 otherwise.
         if let LmWeights::Gguf(f) = weights {
@@ -366,23 +350,26 @@ impl HostTable {
                     }));
                 }
                 let bytes = qt.data().map_err(stt_model::Error::from)?.into_owned();
-                return Ok(Self {
-                    ty,
-                    row_bytes: ty.bytes_for(cols),
-                    bytes,
-                    rows,
-                    cols,
-                });
+                return Ok(Self::from_blocks(ty, bytes, rows, cols));
             }
         }
         let xs = load_matrix(weights, name, rows, cols, None)?.dequantize();
-        Ok(Self {
-            ty: QuantType::F32,
-            row_bytes: 4 * cols,
-            bytes: bytemuck::cast_slice(&xs).to_vec(),
+        Ok(Self::from_blocks(
+            QuantType::F32,
+            bytemuck::cast_slice(&xs).to_vec(),
             rows,
             cols,
-        })
+        ))
+    }
+
+    fn from_blocks(ty: QuantType, bytes: Vec<u8>, rows: usize, cols: usize) -> Self {
+        Self {
+            ty,
+            row_bytes: ty.bytes_for(cols),
+            bytes,
+            rows,
+            cols,
+        }
     }
 
     /// Appends row `r` as f32.

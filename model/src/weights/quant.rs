@@ -26,6 +26,18 @@ impl QuantType {
         }
     }
 
+    /// The same type as candle names it.
+    pub fn ggml_dtype(self) -> candle_core::quantized::GgmlDType {
+        use candle_core::quantized::GgmlDType;
+        match self {
+            Self::F32 => GgmlDType::F32,
+            Self::F16 => GgmlDType::F16,
+            Self::Q4_0 => GgmlDType::Q4_0,
+            Self::Q8_0 => GgmlDType::Q8_0,
+            Self::Q4K => GgmlDType::Q4K,
+        }
+    }
+
     /// Elements per block.
     pub fn block_elems(self) -> usize {
         match self {
@@ -244,7 +256,7 @@ fn dequantize_q4k(b: &[u8], out: &mut Vec<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::quantized::QTensor;
     use candle_core::{Device, Tensor};
 
     fn gaussian(n: usize, seed: u64) -> Vec<f32> {
@@ -264,16 +276,6 @@ mod tests {
                 ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
             })
             .collect()
-    }
-
-    fn ggml(ty: QuantType) -> GgmlDType {
-        match ty {
-            QuantType::F32 => GgmlDType::F32,
-            QuantType::F16 => GgmlDType::F16,
-            QuantType::Q4_0 => GgmlDType::Q4_0,
-            QuantType::Q8_0 => GgmlDType::Q8_0,
-            QuantType::Q4K => GgmlDType::Q4K,
-        }
     }
 
     fn rms(a: &[f32], b: &[f32]) -> f32 {
@@ -309,7 +311,7 @@ mod tests {
             let storage = candle_core::quantized::QStorage::from_data(
                 std::borrow::Cow::Borrowed(&bytes),
                 &Device::Cpu,
-                ggml(ty),
+                ty.ggml_dtype(),
             )
             .unwrap();
             let q = QTensor::new(storage, (8, n / 8)).unwrap();
@@ -318,7 +320,7 @@ mod tests {
             assert_eq!(ours, theirs_of_ours, "{ty:?}: dequantizers disagree");
 
             let t = Tensor::from_vec(xs.clone(), (8, n / 8), &Device::Cpu).unwrap();
-            let cq = QTensor::quantize(&t, ggml(ty)).unwrap();
+            let cq = QTensor::quantize(&t, ty.ggml_dtype()).unwrap();
             let cd = cq.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
             let cd = cd.to_vec1::<f32>().unwrap();
             let (e_ours, e_candle) = (rms(&ours, &xs), rms(&cd, &xs));
