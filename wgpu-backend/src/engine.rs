@@ -445,7 +445,7 @@ impl GpuStepper {
             U::STORAGE,
         )?;
         let embed_layout = bind_layout(&dev, "embed", &[UNIFORM, RO, RO, RO, RW]);
-        let embed_module = shader(&gpu, "embed", kernels::EMBED);
+        let embed_module = shader(&gpu, "embed", &kernels::embed_source());
         let embed = Arc::new(pipeline(
             &gpu,
             "embed",
@@ -469,7 +469,7 @@ impl GpuStepper {
             .collect::<Result<Vec<_>>>()?;
 
         let attn_layout = bind_layout(&dev, "attention", &[UNIFORM, RO, RW, RW, RW, RW]);
-        let attn_module = shader(&gpu, "attention", kernels::ATTENTION);
+        let attn_module = shader(&gpu, "attention", &kernels::attention_source());
         let attn_pipeline = Arc::new(pipeline(
             &gpu,
             "attention",

@@ -1,13 +1,14 @@
-//! The WGSL kernels, embedded in the binary, and the one place where a
-//! matvec kernel is specialised: textual splices at `//! WEIGHTS` (the
-//! weight format) and `//! REDUCE` (workgroup memory or subgroups), plus the
-//! `enable` directives the optional features need; everything else is
-//! `override` constants.
+//! The WGSL kernels, embedded in the binary, and the one place where they
+//! are assembled: textual splices at `//! STEP_PARAMS` (the shared uniform
+//! struct), `//! WEIGHTS` (the matvec's weight format) and `//! REDUCE`
+//! (workgroup memory or subgroups), plus the `enable` directives the
+//! optional features need; everything else is `override` constants.
 
 use crate::repack::GpuFormat;
 
-pub const EMBED: &str = include_str!("kernels/embed.wgsl");
-pub const ATTENTION: &str = include_str!("kernels/attention.wgsl");
+const EMBED: &str = include_str!("kernels/embed.wgsl");
+const ATTENTION: &str = include_str!("kernels/attention.wgsl");
+const STEP_PARAMS: &str = include_str!("kernels/step_params.wgsl");
 pub const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
 pub const SUBGROUP_PROBE: &str = include_str!("kernels/subgroup_probe.wgsl");
 pub const READ_BANDWIDTH: &str = include_str!("kernels/read_bandwidth.wgsl");
@@ -37,6 +38,21 @@ pub fn subgroup_source(source: &str) -> String {
     } else {
         source.to_string()
     }
+}
+
+/// A kernel that reads the per-step params, with their struct spliced in.
+fn with_step_params(source: &str) -> String {
+    source.replacen("\n//! STEP_PARAMS\n", &format!("\n{STEP_PARAMS}\n"), 1)
+}
+
+/// embed.wgsl, ready to compile.
+pub fn embed_source() -> String {
+    with_step_params(EMBED)
+}
+
+/// attention.wgsl, ready to compile.
+pub fn attention_source() -> String {
+    with_step_params(ATTENTION)
 }
 
 /// The matvec kernel for one weight format and feature set.
@@ -130,6 +146,22 @@ pub const ATTENTION_MAX_CONTEXT: usize = 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernels sharing StepParams parse and validate once spliced.
+    #[test]
+    fn step_params_kernels_validate() {
+        for (name, src) in [("embed", embed_source()), ("attention", attention_source())] {
+            assert!(!src.contains("//! STEP_PARAMS"), "{name}");
+            let module =
+                naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{name}: {e}"));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+    }
 
     /// Every variant of the matvec source parses and validates under naga.
     #[test]

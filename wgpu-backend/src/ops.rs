@@ -243,14 +243,7 @@ impl GpuLinear {
         alpha: &Tensor,
         eps: f32,
     ) -> candle_core::Result<Tensor> {
-        x.apply_op2_no_bwd(
-            alpha,
-            &NormMatvecOp {
-                linear: self,
-                eps,
-                gated: true,
-            },
-        )
+        self.rms_norm_op(x, alpha, eps, true)
     }
 
     /// `rms_norm(x, alpha, eps) · Wᵀ` (candle_nn's rms_norm), fused.
@@ -260,14 +253,22 @@ impl GpuLinear {
         alpha: &Tensor,
         eps: f32,
     ) -> candle_core::Result<Tensor> {
-        x.apply_op2_no_bwd(
-            alpha,
-            &NormMatvecOp {
-                linear: self,
-                eps,
-                gated: false,
-            },
-        )
+        self.rms_norm_op(x, alpha, eps, false)
+    }
+
+    fn rms_norm_op(
+        &self,
+        x: &Tensor,
+        alpha: &Tensor,
+        eps: f32,
+        gated: bool,
+    ) -> candle_core::Result<Tensor> {
+        let op = NormMatvecOp {
+            linear: self,
+            eps,
+            gated,
+        };
+        x.apply_op2_no_bwd(alpha, &op)
     }
 
     /// `(silu(x₁) ⊙ x₂) · Wᵀ` where `x = [x₁, x₂]` along the last dim
@@ -511,7 +512,7 @@ impl GpuAttention {
             "attention",
             &[UNIFORM, crate::pipelines::RO, RW, RW, RW, RW],
         );
-        let module = shader(&ops.gpu, "attention", kernels::ATTENTION);
+        let module = shader(&ops.gpu, "attention", &kernels::attention_source());
         let pipeline = pipeline(
             &ops.gpu,
             "attention",

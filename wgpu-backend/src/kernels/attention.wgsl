@@ -35,13 +35,7 @@
 // (no mask), merged by matvec.wgsl. Differences: summation order, the
 // split-wise max, exp/sqrt rounding (f32).
 
-struct StepParams {
-    text_mode: u32,
-    forced_token: u32,
-    kv_slot: u32,
-    n_keys: u32,
-    rope: array<vec4<f32>, 32>,
-}
+//! STEP_PARAMS
 
 override D: u32;
 override HEAD_DIM: u32;

@@ -3,7 +3,7 @@
 // (text + emb[0] + emb[1] + … + emb[N_Q-1], `LmModel::forward_cond`).
 //
 // Bindings (group 0):
-//   0 params      uniform StepParams (see step_params.wgsl / engine.rs)
+//   0 params      uniform StepParams (step_params.wgsl)
 //   1 text_emb    storage read  f32 [TEXT_VOCAB_IN * D], row-major, row = token
 //   2 audio_rows  storage read  f32 [N_Q * D]: the host gathers row code_c of
 //                 table c for each codebook c (it knows the codes; Mimi runs there)
@@ -16,13 +16,7 @@
 // CPU reference: moshi `LmModel::forward_cond` embedding sum. Exact (same
 // additions in the same order).
 
-struct StepParams {
-    text_mode: u32,
-    forced_token: u32,
-    kv_slot: u32,
-    n_keys: u32,
-    rope: array<vec4<f32>, 32>,
-}
+//! STEP_PARAMS
 
 override D: u32;
 override N_Q: u32;
