@@ -131,8 +131,8 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         let mut opts = args.gpu.options();
         opts.features.timestamps = args.profile_steps.is_some();
         let mut gpu = block_on(stt_wgpu::GpuStepper::new(&model.lm, cfg, opts))?;
-        let copy_gbps = gpu.measure_copy_bandwidth_gbps()?;
-        let read_gbps = gpu.measure_read_bandwidth_gbps()?;
+        let copy_gbps = stt_wgpu::probe::copy_bandwidth_gbps(gpu.gpu())?;
+        let read_gbps = stt_wgpu::probe::read_bandwidth_gbps(gpu.gpu())?;
         let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, warmup, args.steps)?;
         // KV read per step at the context reached (f32 K and V of every layer).
         let kv_bytes =
@@ -146,7 +146,7 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             "backend": caps.backend,
             "shader_f16": caps.shader_f16,
             "subgroup_size": caps.subgroups.then_some(caps.subgroup_size),
-            "quantized_at_load": args.gpu.quantize,
+            "quantized_at_load": args.gpu.quantize.map(|q| q.to_string()),
             "steps": args.steps,
             "ms_per_step_median": median,
             "ms_per_step_p90": percentile(&gpu_times, 0.9),

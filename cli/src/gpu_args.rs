@@ -3,13 +3,15 @@
 use stt_model::weights::quant::QuantType;
 use stt_wgpu::{FeatureRequest, GpuOptions};
 
+use crate::args::LoadQuant;
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct GpuArgs {
     /// Quantize float (safetensors) LM weights at load for the GPU engine:
     /// the same values `stt-cli quantize` would write. GGUF files are used
     /// as they are.
-    #[arg(long, value_parser = ["q4_k", "q4_0", "q8_0", "f16"])]
-    pub quantize: Option<String>,
+    #[arg(long, value_enum)]
+    pub quantize: Option<LoadQuant>,
     /// Run only the GPU path every WebGPU adapter has: no `shader-f16`
     /// reads, no subgroup reductions (for comparisons and driver bugs).
     #[arg(long)]
@@ -21,8 +23,7 @@ pub struct GpuArgs {
 
 impl GpuArgs {
     pub fn quant_type(&self) -> Option<QuantType> {
-        // The value parser admits only names QuantType::parse knows.
-        self.quantize.as_deref().and_then(QuantType::parse)
+        self.quantize.map(QuantType::from)
     }
 
     pub fn options(&self) -> GpuOptions {

@@ -35,20 +35,42 @@ fn fetch_repo(repo_id: &str, lm_file: Option<&str>, offline: bool) -> Result<Pat
                 .context("setting up the Hugging Face client")?,
         )
     };
-    let get = |file: &str| -> Result<PathBuf> {
+    // Ok(None): the file is not there (a 404, or not cached offline), so a
+    // fallback may be tried. Any other failure (network, disk) is an error
+    // the user must see, not a reason to try the next name.
+    let find = |file: &str| -> Result<Option<PathBuf>> {
         if let Some(p) = cached.get(file) {
-            return Ok(p);
+            return Ok(Some(p));
         }
-        match &api {
-            None => bail!("{repo_id}/{file} is not in the local Hugging Face cache ({}), and --offline forbids downloading it", cache.path().display()),
-            Some(api) => api.model(repo_id.to_string()).get(file).with_context(|| format!("downloading {repo_id}/{file}")),
+        let Some(api) = &api else {
+            return Ok(None);
+        };
+        match api.model(repo_id.to_string()).get(file) {
+            Ok(p) => Ok(Some(p)),
+            Err(hf_hub::api::sync::ApiError::RequestError(e))
+                if matches!(*e, ureq::Error::Status(404, _)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e).with_context(|| format!("downloading {repo_id}/{file}")),
+        }
+    };
+    let get = |file: &str| -> Result<PathBuf> {
+        match find(file)? {
+            Some(p) => Ok(p),
+            None if offline => bail!(
+                "{repo_id}/{file} is not in the local Hugging Face cache ({}), and --offline \
+                 forbids downloading it",
+                cache.path().display()
+            ),
+            None => bail!("{repo_id} has no file {file}"),
         }
     };
     let config_path = get(CONFIG_FILE)?;
     let config = Config::from_json(&std::fs::read(&config_path)?)?;
     get(&config.mimi_name)?;
     let json_tok = Path::new(&config.tokenizer_name).with_extension("json");
-    if get(&config.tokenizer_name).is_err() {
+    if find(&config.tokenizer_name)?.is_none() {
         get(&json_tok.to_string_lossy())?;
     }
     match lm_file {
@@ -56,8 +78,14 @@ fn fetch_repo(repo_id: &str, lm_file: Option<&str>, offline: bool) -> Result<Pat
             get(f)?;
         }
         None => {
-            let found = LM_FILES.iter().find(|f| get(f).is_ok());
-            if found.is_none() {
+            let mut found = false;
+            for f in LM_FILES {
+                if find(f)?.is_some() {
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
                 bail!("{repo_id} has none of the LM files {}", LM_FILES.join(", "));
             }
         }

@@ -1,10 +1,11 @@
 //! The library behind `stt-cli`: synthetic models, quantization, weight-file
-//! writers and transcript formats. The binary in `main.rs` stays thin.
+//! writers and exports (`stt_model::export`). The binary in `main.rs` stays thin.
 
+pub mod args;
 pub mod bench;
+pub mod decode_pcm;
 pub mod gpu_args;
 pub mod hub;
-pub mod output;
 pub mod quantize;
 pub mod synth;
 pub mod tensor_writer;

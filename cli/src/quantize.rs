@@ -11,6 +11,20 @@ use stt_model::weights::Shards;
 
 use crate::tensor_writer::{GgufWriter, TensorSpec};
 
+/// `stt-cli quantize`: an LM safetensors file to GGUF.
+#[derive(Debug, clap::Args)]
+pub struct QuantizeArgs {
+    pub input: std::path::PathBuf,
+    pub output: std::path::PathBuf,
+    #[arg(long = "type", value_enum)]
+    pub ty: crate::args::BlockQuant,
+}
+
+pub fn run(args: QuantizeArgs) -> Result<bool> {
+    quantize_file(&args.input, &args.output, args.ty.into())?;
+    Ok(true)
+}
+
 pub fn quantize_file(input: &Path, output: &Path, ty: QuantType) -> Result<()> {
     let shards = Shards::from_path(input)?;
     let file = SafetensorsFile::from_shards(&input.display().to_string(), shards)?;

@@ -48,6 +48,37 @@ impl Preset {
     }
 }
 
+/// `stt-cli synth`: a synthetic model (random weights, real architecture
+/// and file layout).
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// Output directory.
+    #[arg(long, short)]
+    pub out: std::path::PathBuf,
+    #[arg(long, value_enum, default_value = "tiny")]
+    pub preset: Preset,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Element type of model.safetensors.
+    #[arg(long, value_enum, default_value = "bf16")]
+    pub lm_dtype: crate::args::LmDtype,
+    /// GGUF files to write as well (comma-separated: q4_0,q4_k,q8_0).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub gguf: Vec<crate::args::BlockQuant>,
+    /// Leave out the end-of-turn heads.
+    #[arg(long)]
+    pub no_extra_heads: bool,
+}
+
+pub fn run(args: SynthArgs) -> Result<bool> {
+    let mut opts = SynthOptions::new(args.preset, args.seed);
+    opts.lm_dtype = args.lm_dtype.into();
+    opts.gguf = args.gguf.into_iter().map(QuantType::from).collect();
+    opts.extra_heads = !args.no_extra_heads;
+    synth(&args.out, &opts)?;
+    Ok(true)
+}
+
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
     pub preset: Preset,
@@ -247,16 +278,23 @@ pub fn mimi_values(opts: &SynthOptions, spec: &TensorSpec) -> Vec<f32> {
 /// Writes the model directory.
 pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cfg = opts.preset.config();
+    let mut cfg = opts.preset.config();
+    cfg.other.insert(
+        stt_model::config::SYNTHETIC_MARKER.into(),
+        serde_json::Value::Bool(true),
+    );
     std::fs::write(dir.join(CONFIG_FILE), cfg.to_json())?;
 
-    let vocab = tokenizer::synthetic_vocab(cfg.text_card);
+    let vocab = tokenizer::writers::synthetic_vocab(cfg.text_card);
     std::fs::write(
         dir.join(&cfg.tokenizer_name),
-        tokenizer::write_sentencepiece_model(&vocab),
+        tokenizer::writers::write_sentencepiece_model(&vocab),
     )?;
     let json_name = Path::new(&cfg.tokenizer_name).with_extension("json");
-    std::fs::write(dir.join(json_name), tokenizer::write_tokenizer_json(&vocab))?;
+    std::fs::write(
+        dir.join(json_name),
+        tokenizer::writers::write_tokenizer_json(&vocab),
+    )?;
 
     let create = |name: &str| -> Result<BufWriter<std::fs::File>> {
         let p = dir.join(name);

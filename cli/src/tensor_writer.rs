@@ -197,7 +197,7 @@ impl<W: Write> GgufWriter<W> {
         };
         self.next += 1;
         let mut buf = Vec::with_capacity(ty.bytes_for(xs.len()) + GGUF_ALIGNMENT);
-        quant::quantize(ty, xs, &mut buf);
+        quant::quantize(ty, xs, &mut buf)?;
         buf.resize(pad_to(buf.len()), 0);
         self.out
             .write_all(&buf)

@@ -9,7 +9,9 @@ use anyhow::{bail, Context, Result};
 use stt_model::audio::AudioStream;
 use stt_model::{block_on, LmStepper, Model, Session, Transcript};
 
-use crate::output::{self, Format};
+use stt_model::export::{self, Format};
+
+use crate::args::FormatArg;
 
 #[derive(Debug, clap::Args)]
 pub struct TranscribeArgs {
@@ -27,7 +29,7 @@ pub struct TranscribeArgs {
     #[arg(long)]
     pub offline: bool,
     #[arg(long, value_enum, default_value = "txt")]
-    pub format: Format,
+    pub format: FormatArg,
     /// Output file (one input) or directory (several inputs); default stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -49,9 +51,8 @@ pub enum Backend {
 }
 
 /// Extensions picked up when a directory is given.
-const AUDIO_EXTENSIONS: [&str; 9] = [
-    "wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "aac", "mp4",
-];
+/// (No Opus: symphonia 0.5 has no Opus decoder.)
+const AUDIO_EXTENSIONS: [&str; 8] = ["wav", "mp3", "flac", "ogg", "oga", "m4a", "aac", "mp4"];
 
 fn expand_inputs(inputs: &[String]) -> Result<Vec<String>> {
     let mut out = vec![];
@@ -103,16 +104,16 @@ fn transcribe_one<S: LmStepper>(
 ) -> Result<(Transcript, Stats)> {
     let started = Instant::now();
     let mut stream = open_input(input)?;
-    session.reset()?;
+    block_on(session.reset())?;
     let mut transcript = Transcript::new(session.delay_steps());
     let bar = indicatif::ProgressBar::new(
         stream
             .duration_seconds()
-            .map(|d| (d * 10.0) as u64)
+            .map(|d| d.ceil() as u64)
             .unwrap_or(0),
     );
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg:40!} [{bar:30}] {pos}/{len} ds")
+        indicatif::ProgressStyle::with_template("{spinner} {msg:40!} [{bar:30}] {pos}/{len} s")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(input.to_string());
@@ -123,7 +124,7 @@ fn transcribe_one<S: LmStepper>(
                 for e in block_on(session.push_pcm(&chunk))? {
                     transcript.push(&e);
                 }
-                bar.set_position((session.audio_seconds() * 10.0) as u64);
+                bar.set_position(session.audio_seconds() as u64);
             }
             Ok(None) => break,
             // Keep what was decoded; report the damage after the transcript.
@@ -233,7 +234,8 @@ fn run_inputs<S: LmStepper>(
                 continue;
             }
         };
-        let text = output::render(&transcript, args.format, input);
+        let format = Format::from(args.format);
+        let text = export::render(&transcript, format, input);
         match (&args.output, several) {
             (Some(out), false) => {
                 std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?
@@ -243,12 +245,12 @@ fn run_inputs<S: LmStepper>(
                     .file_stem()
                     .and_then(|s| s.to_str())
                     .unwrap_or("stdin");
-                let p = out.join(format!("{stem}.{}", args.format.extension()));
+                let p = out.join(format!("{stem}.{}", format.extension()));
                 std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))?;
             }
             (None, _) => {
                 let mut lock = stdout.lock();
-                if several && args.format == Format::Txt {
+                if several && format == Format::Txt {
                     writeln!(lock, "# {input}")?;
                 }
                 // A closed pipe (`| head`) is not an error.

@@ -28,6 +28,7 @@ mod common;
 use candle_core::Device;
 use stt_cli::synth::{Preset, SynthOptions};
 use stt_cli::tensor_writer::StDtype;
+use stt_model::error::GpuErrorKind;
 use stt_model::stepper::{CpuStepper, LmStepper, StepOutput, TextInput};
 use stt_model::weights::quant::QuantType;
 use stt_model::{block_on, Model};
@@ -124,7 +125,7 @@ fn compare(label: &str, model: &Model, cpu: &mut CpuStepper, steps: usize) {
     let cfg = &model.config;
     let codes = codes(cfg.n_q, cfg.card as u32, steps);
     let pad = vec![cfg.audio_pad_token(); cfg.n_q];
-    cpu.reset().unwrap();
+    block_on(cpu.reset()).unwrap();
     let want = run(cpu, &codes, &pad);
     for (mode, features, lanes) in FEATURE_MODES {
         let Some(mut gpu) = gpu_stepper(model, with_features(features, lanes)) else {
@@ -312,4 +313,39 @@ fn lost_device_is_an_error_not_a_hang() {
         .and_then(|_| block_on(gpu.receive()).map(|_| ()));
     let e = r.expect_err("a destroyed device must fail");
     eprintln!("after destroy: {e}");
+    assert!(
+        matches!(
+            e,
+            stt_model::Error::Gpu {
+                kind: GpuErrorKind::DeviceLost,
+                ..
+            }
+        ),
+        "not a device-lost error: {e:?}"
+    );
+}
+
+/// A reset with steps still in flight waits them out, and the next stream
+/// is exactly a fresh stepper's (tokens, probabilities and logits).
+#[test]
+fn reset_with_steps_in_flight_gives_a_fresh_stream() {
+    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let opts = GpuOptions {
+        max_in_flight: 2,
+        ..Default::default()
+    };
+    let Some(mut gpu) = gpu_stepper(&model, opts) else {
+        return;
+    };
+    let cfg = &model.config;
+    let codes = codes(cfg.n_q, cfg.card as u32, 20);
+    let pad = vec![cfg.audio_pad_token(); cfg.n_q];
+    let fresh = run(&mut gpu, &codes, &pad);
+    // Another stream, two steps submitted and none received.
+    gpu.submit(TextInput::Start, &pad).unwrap();
+    gpu.submit(TextInput::Previous, &codes[3]).unwrap();
+    assert_eq!(gpu.in_flight(), 2);
+    block_on(gpu.reset()).unwrap();
+    assert_eq!(gpu.in_flight(), 0);
+    assert_eq!(run(&mut gpu, &codes, &pad), fresh);
 }

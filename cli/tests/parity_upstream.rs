@@ -25,7 +25,7 @@ use candle_core::{Device, IndexOp, Tensor};
 use moshi::{StreamMask, StreamTensor, StreamingModule};
 use stt_cli::synth::{Preset, SynthOptions};
 use stt_cli::tensor_writer::StDtype;
-use stt_model::config::{FRAME_SAMPLES, VAD_HEAD_DIM};
+use stt_model::config::FRAME_SAMPLES;
 use stt_model::weights::safetensors::SafetensorsFile;
 use stt_model::weights::{LmWeights, Shards};
 use stt_model::{block_on, Event, LmStepper, Model, Session};
@@ -507,7 +507,7 @@ fn compare_lm<S: LmStepper>(g: &Golden, model: &Model, mut session: Session<S>) 
         rep.lse_max_abs = rep.lse_max_abs.max((ours_lse - lse[s] as f64).abs());
         // vad[s] is [heads, 6]; our end-of-turn probability is class 0.
         assert_eq!(
-            end_of_turn.len() * model.config.extra_heads_dim.unwrap_or(VAD_HEAD_DIM),
+            end_of_turn.len() * model.config.end_of_turn_heads().1,
             vad[s].len(),
             "{}: end-of-turn heads",
             g.name

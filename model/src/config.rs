@@ -16,9 +16,11 @@ pub const FRAME_RATE_HZ: f64 = SAMPLE_RATE_HZ as f64 / FRAME_SAMPLES as f64;
 pub const TEXT_PAD_TOKEN: u32 = 3;
 /// Text token "end of padding": closes a word and stamps the word's end time.
 pub const TEXT_END_OF_PADDING_TOKEN: u32 = 0;
-/// Number of end-of-turn (VAD) heads and their width in stt-1b-en_fr (horizons 0.5/1/2/3 s).
-pub const VAD_HEADS: usize = 4;
-pub const VAD_HEAD_DIM: usize = 6;
+/// The end-of-turn heads of stt-1b-en_fr (upstream's "extra heads", a
+/// semantic VAD): 4 horizons (0.5/1/2/3 s), 6 classes each. The defaults
+/// when `config.json` leaves `extra_heads_num_heads` / `extra_heads_dim` out.
+pub const END_OF_TURN_HEADS: usize = 4;
+pub const END_OF_TURN_HEAD_WIDTH: usize = 6;
 
 /// `stt_config` in the upstream config.json.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +66,10 @@ fn default_true() -> bool {
     true
 }
 
+/// A `config.json` key `stt-cli synth` sets: the weights are random and the
+/// words gibberish (the browser says so).
+pub const SYNTHETIC_MARKER: &str = "stt_web_synthetic";
+
 /// Upstream file names of `kyutai/stt-1b-en_fr-candle`.
 pub const UPSTREAM_MIMI_FILE: &str = "mimi-pytorch-e351c8d8@125.safetensors";
 pub const UPSTREAM_TOKENIZER_FILE: &str = "tokenizer_en_fr_audio_8000.model";
@@ -88,8 +94,8 @@ impl Config {
                 audio_silence_prefix_seconds: 0.0,
                 audio_delay_seconds: 0.5,
             },
-            extra_heads_num_heads: Some(VAD_HEADS),
-            extra_heads_dim: Some(VAD_HEAD_DIM),
+            extra_heads_num_heads: Some(END_OF_TURN_HEADS),
+            extra_heads_dim: Some(END_OF_TURN_HEAD_WIDTH),
             other: serde_json::Map::new(),
         }
     }
@@ -168,6 +174,14 @@ impl Config {
         self.card as u32
     }
 
+    /// (count, width) of the end-of-turn heads when the weights have them.
+    pub fn end_of_turn_heads(&self) -> (usize, usize) {
+        (
+            self.extra_heads_num_heads.unwrap_or(END_OF_TURN_HEADS),
+            self.extra_heads_dim.unwrap_or(END_OF_TURN_HEAD_WIDTH),
+        )
+    }
+
     /// The moshi LM config, as upstream `stt-rs` builds it.
     pub fn lm_config(&self, with_extra_heads: bool) -> moshi::lm::Config {
         let transformer = moshi::transformer::Config {
@@ -194,9 +208,9 @@ impl Config {
             max_seq_len: 4096 * 4,
             shared_cross_attn: false,
         };
-        let extra_heads = with_extra_heads.then(|| moshi::lm::ExtraHeadsConfig {
-            num_heads: self.extra_heads_num_heads.unwrap_or(VAD_HEADS),
-            dim: self.extra_heads_dim.unwrap_or(VAD_HEAD_DIM),
+        let extra_heads = with_extra_heads.then(|| {
+            let (num_heads, dim) = self.end_of_turn_heads();
+            moshi::lm::ExtraHeadsConfig { num_heads, dim }
         });
         moshi::lm::Config {
             transformer,

@@ -41,11 +41,50 @@ pub enum Error {
     #[error("the LM stepper failed: {0}")]
     Stepper(String),
 
+    /// A GPU engine failure, with its kind kept so callers can react (the
+    /// browser falls back to the CPU on a lost device and words its message).
+    #[error("{message}")]
+    Gpu { kind: GpuErrorKind, message: String },
+
     #[error("invalid input: {0}")]
     InvalidInput(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// What went wrong on the GPU, in terms a caller can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GpuErrorKind {
+    /// No adapter, or it refused to make a device.
+    NoAdapter,
+    /// The device was lost (driver reset, GPU removed, tab in background too
+    /// long) or stopped answering; a new device, or the CPU, may work.
+    DeviceLost,
+    OutOfMemory,
+    /// A buffer over the adapter's limits.
+    LimitExceeded,
+    /// A model shape the kernels cannot run.
+    Unsupported,
+    /// A bad step input (token, code, call order).
+    BadInput,
+    Other,
+}
+
+impl GpuErrorKind {
+    /// A stable name (`snake_case`) for messages to JavaScript.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NoAdapter => "no_adapter",
+            Self::DeviceLost => "device_lost",
+            Self::OutOfMemory => "out_of_memory",
+            Self::LimitExceeded => "limit_exceeded",
+            Self::Unsupported => "unsupported",
+            Self::BadInput => "bad_input",
+            Self::Other => "gpu",
+        }
+    }
+}
 
 impl From<candle_core::Error> for Error {
     /// Drops candle's captured backtraces: a user needs the message, not

@@ -7,11 +7,13 @@
 //! - [`audio`]: decode, downmix, resample to 24 kHz, streaming.
 //! - [`mimi`]: the Mimi encoder (moshi crate).
 //! - [`stepper`]: the LM step interface and the CPU stepper (moshi's `LmModel`).
-//! - [`session`]: the delayed-streams loop; [`transcript`]: timed words.
+//! - [`session`]: the delayed-streams loop; [`transcript`]: timed words;
+//!   [`export`]: TXT / SRT / VTT / JSON writers.
 
 pub mod audio;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod mimi;
 pub mod model;
 pub mod session;

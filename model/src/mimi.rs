@@ -2,7 +2,7 @@
 //! one frame of `n_q` codes (32 for stt-1b-en_fr) per 1920 samples out,
 //! streaming with state carried between frames.
 
-use candle_core::{Device, IndexOp, Tensor};
+use candle_core::{DType, Device, IndexOp, Shape, Tensor};
 use moshi::{StreamMask, StreamTensor};
 
 use crate::config::{Config, FRAME_SAMPLES};
@@ -16,13 +16,19 @@ pub struct MimiEncoder {
 }
 
 impl MimiEncoder {
+    /// Loads Mimi from the upstream file, or from one holding only its
+    /// encoder side ([`is_encoder_tensor`]; what the browser downloads).
     pub fn load(weights: &SafetensorsFile, cfg: &Config, device: &Device) -> Result<Self> {
-        let mimi = moshi::mimi::Mimi::new(cfg.mimi_config(), weights.var_builder(device)).map_err(
-            |e| Error::WeightFile {
+        let vb = candle_nn::VarBuilder::from_backend(
+            Box::new(EncoderSide(weights.clone())),
+            DType::F32,
+            device.clone(),
+        );
+        let mimi =
+            moshi::mimi::Mimi::new(cfg.mimi_config(), vb).map_err(|e| Error::WeightFile {
                 file: weights.file_name().to_string(),
                 reason: candle_message(e),
-            },
-        )?;
+            })?;
         Ok(Self {
             mimi,
             n_q: cfg.n_q,
@@ -59,5 +65,50 @@ impl MimiEncoder {
 
     pub fn reset(&mut self) {
         self.mimi.reset_state();
+    }
+}
+
+/// Whether encoding reads the Mimi tensor `name`: the SEANet encoder, its
+/// transformer, the downsampling conv and the quantizer's input projections
+/// and codebooks (58 % of the upstream file). The rest (decoder, its
+/// transformer, upsampling, the quantizer's output projections) only
+/// decodes. `browser/web/model-store.js` downloads by the same rule.
+pub fn is_encoder_tensor(name: &str) -> bool {
+    const ENCODER_SIDE: [&str; 4] = [
+        "encoder.",
+        "encoder_transformer.",
+        "downsample.",
+        "quantizer.",
+    ];
+    ENCODER_SIDE.iter().any(|p| name.starts_with(p)) && !name.contains("output_proj")
+}
+
+/// Mimi's weights as moshi's constructor asks for them: the file's own, and
+/// for a decoder-side tensor the file lacks, zeros — one scalar broadcast to
+/// the shape, so no memory — since encoding never reads them. A missing
+/// encoder-side tensor is still an error.
+struct EncoderSide(SafetensorsFile);
+
+impl candle_nn::var_builder::SimpleBackend for EncoderSide {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        init: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        if !self.0.contains(name) && !is_encoder_tensor(name) {
+            return Tensor::zeros((), dtype, dev)?.broadcast_as(s);
+        }
+        self.0.get(s, name, init, dtype, dev)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.0.get_unchecked(name, dtype, dev)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0.contains(name) || !is_encoder_tensor(name)
     }
 }

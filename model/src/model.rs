@@ -6,7 +6,9 @@ use std::sync::Arc;
 use candle_core::Device;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
 use crate::mimi::MimiEncoder;
 use crate::session::Session;
 use crate::stepper::CpuStepper;
@@ -49,6 +51,7 @@ impl Model {
         })
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Loads a model directory laid out as upstream's: `config.json`, the
     /// files it names, and an LM file (`lm_file`, or the first of [`LM_FILES`]).
     pub fn from_dir(dir: &std::path::Path, lm_file: Option<&str>) -> Result<Self> {
@@ -76,6 +79,7 @@ impl Model {
         Self::from_parts(config, &lm_name, lm, mimi, tokenizer)
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// The `.model` named by the config, else a `.json` beside it (the
     /// community repo ships `tokenizer_en_fr_audio_8000.json`).
     fn find_tokenizer(dir: &std::path::Path, config: &Config) -> Result<Option<Tokenizer>> {

@@ -194,9 +194,9 @@ impl<S: LmStepper> Session<S> {
     }
 
     /// Back to a fresh session: Mimi state, KV cache, words, time.
-    pub fn reset(&mut self) -> Result<()> {
+    pub async fn reset(&mut self) -> Result<()> {
         self.mimi.reset();
-        self.stepper.reset()?;
+        self.stepper.reset().await?;
         self.pending_pcm.clear();
         self.prefix_done = false;
         self.previous_codes = None;

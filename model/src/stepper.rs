@@ -51,8 +51,10 @@ pub trait LmStepper {
     fn max_in_flight(&self) -> usize {
         0
     }
-    /// Forgets all state (KV cache, positions, queued results).
-    fn reset(&mut self) -> Result<()>;
+    /// Forgets all state (KV cache, positions, queued results). Steps still
+    /// in flight are waited out first (their results belong to the old
+    /// stream), the same way natively and in a browser.
+    async fn reset(&mut self) -> Result<()>;
     /// Whether outputs carry end-of-turn probabilities.
     fn has_end_of_turn(&self) -> bool;
     /// Whether outputs carry raw text logits.
@@ -64,7 +66,7 @@ pub struct CpuStepper {
     lm: moshi::lm::LmModel,
     device: Device,
     start_token: u32,
-    has_vad: bool,
+    has_end_of_turn_heads: bool,
     keep_logits: bool,
     previous: Option<u32>,
     done: VecDeque<StepOutput>,
@@ -94,8 +96,8 @@ impl CpuStepper {
         vb: moshi::nn::MaybeQuantizedVarBuilder<'_>,
     ) -> Result<Self> {
         // The end-of-turn heads are optional: one upstream file lacks them.
-        let has_vad = weights.contains("extra_heads.0.weight");
-        let lm_cfg = cfg.lm_config(has_vad);
+        let has_end_of_turn_heads = weights.has_end_of_turn_heads();
+        let lm_cfg = cfg.lm_config(has_end_of_turn_heads);
         let lm = moshi::lm::LmModel::new(&lm_cfg, vb).map_err(|e| Error::WeightFile {
             file: weights.file_name().to_string(),
             reason: candle_message(e),
@@ -104,7 +106,7 @@ impl CpuStepper {
             lm,
             device: device.clone(),
             start_token: cfg.text_start_token(),
-            has_vad,
+            has_end_of_turn_heads,
             keep_logits: false,
             previous: None,
             done: VecDeque::new(),
@@ -183,7 +185,7 @@ impl LmStepper for CpuStepper {
         self.done.len()
     }
 
-    fn reset(&mut self) -> Result<()> {
+    async fn reset(&mut self) -> Result<()> {
         self.lm.reset_state();
         self.previous = None;
         self.done.clear();
@@ -191,7 +193,7 @@ impl LmStepper for CpuStepper {
     }
 
     fn has_end_of_turn(&self) -> bool {
-        self.has_vad
+        self.has_end_of_turn_heads
     }
 
     fn keep_logits(&mut self, keep: bool) {

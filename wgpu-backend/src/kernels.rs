@@ -3,14 +3,19 @@
 //! struct), `//! WEIGHTS` (the matvec's weight format) and `//! REDUCE`
 //! (workgroup memory or subgroups), plus the `enable` directives the
 //! optional features need; everything else is `override` constants.
+//!
+//! Also the kernels' limits as Rust constants (each checked against the
+//! WGSL by a test below) and [`check_fits`], which refuses a model shape
+//! the kernels cannot run. This module depends on nothing else in the crate
+//! but the error type.
 
-use crate::repack::GpuFormat;
+use crate::error::{GpuError, Result};
 
 const EMBED: &str = include_str!("kernels/embed.wgsl");
 const ATTENTION: &str = include_str!("kernels/attention.wgsl");
 const STEP_PARAMS: &str = include_str!("kernels/step_params.wgsl");
 pub const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
-pub const SUBGROUP_PROBE: &str = include_str!("kernels/subgroup_probe.wgsl");
+#[cfg(not(target_arch = "wasm32"))]
 pub const READ_BANDWIDTH: &str = include_str!("kernels/read_bandwidth.wgsl");
 const MATVEC: &str = include_str!("kernels/matvec.wgsl");
 const WEIGHTS_F32: &str = include_str!("kernels/weights_f32.wgsl");
@@ -20,6 +25,20 @@ const WEIGHTS_Q8: &str = include_str!("kernels/weights_q8.wgsl");
 const WEIGHTS_Q4: &str = include_str!("kernels/weights_q4.wgsl");
 const REDUCE_WORKGROUP: &str = include_str!("kernels/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP: &str = include_str!("kernels/reduce_subgroup.wgsl");
+
+/// A weight layout the matvec kernel reads (`kernels/weights_*.wgsl`;
+/// `repack` turns file formats into these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GpuFormat {
+    /// Row-major f32.
+    F32,
+    /// Row-major f16.
+    F16,
+    /// i8 quants, 4 per word, + one f32 scale per 32-block.
+    Q8,
+    /// 4-bit quants, 8 per word, + (scale, bias) f32 per 32-block.
+    Q4,
+}
 
 /// Which optional shader features a kernel may use (those the device has
 /// enabled and, for subgroups, the probe accepted).
@@ -84,53 +103,6 @@ pub fn matvec_source(format: GpuFormat, features: ShaderFeatures) -> String {
     }
 }
 
-/// `INPUT_MODE` of matvec.wgsl.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatvecInput {
-    Plain = 0,
-    RmsNorm = 1,
-    SiluGate = 2,
-    /// Merges attention.wgsl's per-split partial results.
-    AttentionMerge = 3,
-}
-
-/// Which specialisation of matvec.wgsl a projection uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MatvecKey {
-    pub format: GpuFormat,
-    pub k: u32,
-    pub rows: u32,
-    pub input: MatvecInput,
-    pub residual: bool,
-    pub y_offset: u32,
-    /// `AttentionMerge` only (else 1): the attention layout.
-    pub head_dim: u32,
-    pub splits: u32,
-    /// Write silu(row p)·(row p + rows/2) for p < rows/2 (GATED_OUT).
-    pub gated_output: bool,
-    /// Lanes per row: 8, 16 or 32 (`LANES`).
-    pub lanes: u32,
-}
-
-impl MatvecKey {
-    /// Workgroups of one dispatch.
-    pub fn workgroups(&self) -> u32 {
-        let rows_per_workgroup = MATVEC_WORKGROUP / self.lanes;
-        if self.gated_output {
-            (self.rows / 2).div_ceil(rows_per_workgroup / 2)
-        } else {
-            self.rows.div_ceil(rows_per_workgroup)
-        }
-    }
-}
-
-/// The matvec lanes per row unless asked otherwise. Measured on an H100
-/// (full-size Q4_K step, before the vec4 input tile, bench/README.md):
-/// 8 lanes 3.05 ms, 16 lanes 3.12, 32 lanes 4.83 (4× the workgroups, each
-/// paying the norm/input prologue, no longer fit in one wave); lavapipe
-/// also prefers 8.
-pub const MATVEC_DEFAULT_LANES: u32 = 8;
-
 /// Invocations per matvec workgroup.
 pub const MATVEC_WORKGROUP: u32 = 256;
 /// matvec.wgsl caches inputs of at most this many elements in workgroup
@@ -140,12 +112,149 @@ pub const MATVEC_INPUT_CACHE: usize = 2048;
 pub const MATVEC_MAX_SPLIT_WEIGHTS: usize = 256;
 /// Keys per attention workgroup (attention.wgsl's CHUNK).
 pub const ATTENTION_CHUNK: usize = 64;
+/// attention.wgsl keeps the rotated query in `q_rot: array<vec4<f32>, 32>`.
 pub const ATTENTION_MAX_HEAD_DIM: usize = 128;
 pub const ATTENTION_MAX_CONTEXT: usize = 1024;
+/// Invocations of argmax_heads.wgsl's one workgroup: one per end-of-turn
+/// head, so at most this many heads.
+pub const ARGMAX_WORKGROUP: usize = 256;
+
+/// How attention.wgsl splits one head's keys, for a model that fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionShape {
+    pub head_dim: usize,
+    /// Key chunks of `ATTENTION_CHUNK` per head (workgroups along y).
+    pub splits: usize,
+}
+
+/// Refuses a model shape the kernels cannot run (the engine and the candle
+/// ops both call it before building anything).
+pub fn check_fits(dim: usize, num_heads: usize, context: usize) -> Result<AttentionShape> {
+    if num_heads == 0 || !dim.is_multiple_of(num_heads) {
+        return Err(GpuError::Unsupported(format!(
+            "dim {dim} is not a multiple of {num_heads} heads"
+        )));
+    }
+    let head_dim = dim / num_heads;
+    if head_dim > ATTENTION_MAX_HEAD_DIM || !head_dim.is_multiple_of(16) {
+        return Err(GpuError::Unsupported(format!(
+            "head dim {head_dim} (at most {ATTENTION_MAX_HEAD_DIM} and a multiple of 16)"
+        )));
+    }
+    if context == 0 || context > ATTENTION_MAX_CONTEXT {
+        return Err(GpuError::Unsupported(format!(
+            "context {context} (1 to {ATTENTION_MAX_CONTEXT})"
+        )));
+    }
+    let splits = context.div_ceil(ATTENTION_CHUNK);
+    if dim > MATVEC_INPUT_CACHE || num_heads * splits > MATVEC_MAX_SPLIT_WEIGHTS {
+        return Err(GpuError::Unsupported(format!(
+            "dim {dim} with {num_heads} heads × {splits} key splits (at most \
+             {MATVEC_INPUT_CACHE} and {MATVEC_MAX_SPLIT_WEIGHTS})"
+        )));
+    }
+    Ok(AttentionShape { head_dim, splits })
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(name: &str, source: &str) -> naga::Module {
+        naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// A `const` of a WGSL module, as u32.
+    fn wgsl_const(module: &naga::Module, name: &str) -> usize {
+        let (_, c) = (module.constants.iter())
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no const {name}"));
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v as usize,
+            ref e => panic!("const {name} is {e:?}, not a u32 literal"),
+        }
+    }
+
+    /// The fixed length of an array type.
+    fn array_len(module: &naga::Module, ty: naga::Handle<naga::Type>) -> usize {
+        match module.types[ty].inner {
+            naga::TypeInner::Array {
+                size: naga::ArraySize::Constant(n),
+                ..
+            } => n.get() as usize,
+            ref t => panic!("{t:?} is not a fixed-size array"),
+        }
+    }
+
+    /// The fixed length of a module-scope array variable.
+    fn global_array_len(module: &naga::Module, name: &str) -> usize {
+        let (_, var) = (module.global_variables.iter())
+            .find(|(_, v)| v.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no variable {name}"));
+        array_len(module, var.ty)
+    }
+
+    /// The limits Rust checks models against are the ones the shaders
+    /// were written for: each Rust constant equals the WGSL one.
+    #[test]
+    fn rust_constants_match_the_shaders() {
+        let features = ShaderFeatures::default();
+        let matvec = parse("matvec", &matvec_source(GpuFormat::F32, features));
+        assert_eq!(wgsl_const(&matvec, "WG"), MATVEC_WORKGROUP as usize);
+        assert_eq!(wgsl_const(&matvec, "CACHE"), MATVEC_INPUT_CACHE);
+        assert_eq!(
+            wgsl_const(&matvec, "MAX_SPLIT_WEIGHTS"),
+            MATVEC_MAX_SPLIT_WEIGHTS
+        );
+        // Rows per workgroup at the fewest lanes (8) the host allows.
+        assert_eq!(
+            wgsl_const(&matvec, "MAX_ROWS_PER_WG"),
+            MATVEC_WORKGROUP as usize / 8
+        );
+
+        let attention = parse("attention", &attention_source());
+        assert_eq!(wgsl_const(&attention, "CHUNK"), ATTENTION_CHUNK);
+        assert_eq!(
+            4 * global_array_len(&attention, "q_rot"),
+            ATTENTION_MAX_HEAD_DIM
+        );
+        let (_, params) = (attention.types.iter())
+            .find(|(_, t)| t.name.as_deref() == Some("StepParams"))
+            .expect("StepParams is declared");
+        let naga::TypeInner::Struct { members, .. } = &params.inner else {
+            panic!("StepParams is not a struct");
+        };
+        let rope = (members.iter())
+            .find(|m| m.name.as_deref() == Some("rope"))
+            .expect("StepParams has rope");
+        assert_eq!(
+            array_len(&attention, rope.ty),
+            crate::step_params::ROPE_ENTRIES
+        );
+
+        let argmax = parse("argmax_heads", ARGMAX_HEADS);
+        assert_eq!(wgsl_const(&argmax, "WG"), ARGMAX_WORKGROUP);
+    }
+
+    #[test]
+    fn check_fits_refuses_what_the_kernels_cannot_run() {
+        let fits = check_fits(2048, 16, 750).expect("stt-1b-en_fr fits");
+        assert_eq!(fits.head_dim, 128);
+        assert_eq!(fits.splits, 12);
+        for (dim, heads, context) in [
+            (2048, 8, 750),   // head dim 256
+            (2048, 0, 750),   // no heads
+            (2040, 16, 750),  // not divisible
+            (2560, 20, 750),  // dim over the input cache
+            (2048, 16, 2000), // context over the limit
+            (1024, 64, 1024), // head dim 16 but 64 × 16 splits
+        ] {
+            assert!(
+                check_fits(dim, heads, context).is_err(),
+                "{dim} {heads} {context}"
+            );
+        }
+    }
 
     /// The kernels sharing StepParams parse and validate once spliced.
     #[test]

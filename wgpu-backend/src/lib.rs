@@ -1,33 +1,35 @@
 //! `stt-wgpu`: the GPU-resident LM step engine of stt-web — WGSL kernels over
 //! wgpu, for WebGPU in the browser and Vulkan/Metal/DX12 natively.
 //!
-//! - [`GpuStepper`]: implements `stt_model::LmStepper`, so
-//!   `stt_model::Session` runs it unchanged; one queue submit per step.
-//! - [`capabilities`]: the device, its limits and error hooks.
+//! Modules, leaves first (each depends only on those above it):
+//! - [`error`]: the engine's errors.
+//! - [`readback`]: staging buffers mapped asynchronously, and the wait.
+//! - [`kernels`]: the WGSL sources (`src/kernels/*.wgsl`), their limits,
+//!   the weight layouts they read ([`kernels::GpuFormat`]).
+//! - [`step_params`]: the per-step uniform block and RoPE tables.
+//! - [`device`]: the device, its limits, error hooks, buffers and reads.
+//! - [`pipelines`]: shader, pipeline and bind-group helpers.
 //! - [`repack`]: weights into the kernels' layouts.
-//! - [`kernels`]: the WGSL sources (`src/kernels/*.wgsl`).
+//! - [`matvec`]: the mat-vec op: key, pipeline cache, weight upload.
+//! - [`engine`]: [`GpuStepper`], which implements `stt_model::LmStepper`,
+//!   so `stt_model::Session` runs it unchanged; one queue submit per step.
+//! - [`ops`] (native): the kernels as candle custom ops.
+//! - [`probe`] (native): bandwidth probes for benchmarks.
 
-pub mod capabilities;
+pub mod device;
 pub mod engine;
 pub mod error;
 pub mod kernels;
+pub mod matvec;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod ops;
 pub mod pipelines;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod probe;
+pub mod readback;
 pub mod repack;
+pub mod step_params;
 
-pub use capabilities::FeatureRequest;
+pub use device::FeatureRequest;
 pub use engine::{GpuOptions, GpuStepper};
 pub use error::{GpuError, Result};
-
-/// Drives a future to completion where blocking is allowed (native). In a
-/// browser the reset path only drops results, so it needs no waiting.
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn block_on_native<F: std::future::Future>(f: F) -> Option<F::Output> {
-    Some(pollster::block_on(f))
-}
-
-#[cfg(target_arch = "wasm32")]
-pub(crate) fn block_on_native<F: std::future::Future>(_f: F) -> Option<F::Output> {
-    None
-}

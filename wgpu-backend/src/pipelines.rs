@@ -1,16 +1,12 @@
-//! Shader-module, pipeline and bind-group helpers shared by the step engine
-//! and the Candle ops: every kernel binds plain buffers in group 0, in
-//! binding order.
+//! Shader-module, pipeline and bind-group helpers shared by the step engine,
+//! the mat-vec op and the probes: every kernel binds plain buffers in group
+//! 0, in binding order.
 
-use crate::capabilities::Gpu;
-use crate::kernels::MatvecKey;
+use crate::device::Gpu;
 
 pub const RO: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: true };
 pub const RW: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: false };
 pub const UNIFORM: wgpu::BufferBindingType = wgpu::BufferBindingType::Uniform;
-
-/// matvec.wgsl: weights, scales, x, alpha (read) and y (read_write).
-pub const MATVEC_BINDINGS: [wgpu::BufferBindingType; 5] = [RO, RO, RO, RO, RW];
 
 fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
@@ -99,27 +95,4 @@ pub fn shader(gpu: &Gpu, label: &str, source: &str) -> wgpu::ShaderModule {
             label: Some(label),
             source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Owned(source.to_string())),
         })
-}
-
-/// matvec.wgsl specialised to `key` (its override constants).
-pub fn matvec_pipeline(
-    gpu: &Gpu,
-    layout: &wgpu::BindGroupLayout,
-    module: &wgpu::ShaderModule,
-    key: &MatvecKey,
-    eps: f32,
-) -> wgpu::ComputePipeline {
-    let constants = [
-        ("K", key.k as f64),
-        ("ROWS", key.rows as f64),
-        ("INPUT_MODE", key.input as u32 as f64),
-        ("RESIDUAL", if key.residual { 1.0 } else { 0.0 }),
-        ("Y_OFFSET", key.y_offset as f64),
-        ("EPS", eps as f64),
-        ("HEAD_DIM", key.head_dim as f64),
-        ("SPLITS", key.splits as f64),
-        ("GATED_OUT", if key.gated_output { 1.0 } else { 0.0 }),
-        ("LANES", key.lanes as f64),
-    ];
-    pipeline(gpu, "matvec", layout, module, &constants)
 }

@@ -20,14 +20,7 @@ use stt_model::weights::quant::{self, QuantType};
 use stt_model::weights::LmWeights;
 
 use crate::error::{GpuError, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GpuFormat {
-    F32,
-    F16,
-    Q8,
-    Q4,
-}
+use crate::kernels::GpuFormat;
 
 /// One matrix in a GPU layout, still on the host.
 pub struct PackedMatrix {
@@ -111,14 +104,7 @@ fn repack_q4k(raw: &[u8], q: &mut Vec<u8>, sb: &mut Vec<f32>) {
         for (pair, bytes) in qs.chunks_exact(32).enumerate() {
             for half in 0..2 {
                 let j = 2 * pair + half;
-                let (sc, m) = if j < 4 {
-                    (scales[j] & 63, scales[j + 4] & 63)
-                } else {
-                    (
-                        (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4),
-                        (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4),
-                    )
-                };
+                let (sc, m) = quant::q4k_scale_min(j, scales);
                 sb.extend_from_slice(&[d * sc as f32, -(dmin * m as f32)]);
                 let nib = |i: usize| {
                     if half == 0 {
@@ -225,7 +211,7 @@ pub fn load_matrix(
                 return Ok(PackedMatrix::from_f32(name, rows, cols, &xs));
             }
             let mut raw = Vec::with_capacity(ty.bytes_for(xs.len()));
-            quant::quantize(ty, &xs, &mut raw);
+            quant::quantize(ty, &xs, &mut raw)?;
             drop(xs);
             let Some((format, q, s)) = repack_raw(ty.ggml_dtype(), &raw) else {
                 unreachable!("every QuantType but F32 has a GPU layout");
@@ -327,7 +313,7 @@ impl HostTable {
             let ty = ty.for_shape(&[rows, cols]);
             let xs = float_tensor(weights, name, &[rows, cols])?;
             let mut bytes = Vec::with_capacity(ty.bytes_for(xs.len()));
-            quant::quantize(ty, &xs, &mut bytes);
+            quant::quantize(ty, &xs, &mut bytes)?;
             return Ok(Self::from_blocks(ty, bytes, rows, cols));
         }
         // Keep the file's own blocks for GGUF (small), f32 otherwise.

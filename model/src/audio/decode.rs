@@ -292,7 +292,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use crate::audio::{read_all_24k, AudioError, AudioStream, TARGET_SAMPLE_RATE_HZ};
+    use crate::audio::{read_all_24k, AudioError, AudioStream};
+    use crate::config::SAMPLE_RATE_HZ;
     use std::f64::consts::PI;
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -496,7 +497,9 @@ mod tests {
         assert!((out.len() as i64 - 30_000).abs() <= 1, "{}", out.len());
     }
 
-    fn fixtures_dir() -> Option<PathBuf> {
+    /// The shared fixture clips; a missing folder fails the test (set
+    /// `STT_FIXTURES` to point elsewhere), it does not skip it.
+    fn fixtures_dir() -> PathBuf {
         let dir = std::env::var_os("STT_FIXTURES")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -505,12 +508,12 @@ mod tests {
                     "/../../shared/fixtures/audio/"
                 ))
             });
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("skipping: audio fixtures not found at {}", dir.display());
-            None
-        }
+        assert!(
+            dir.is_dir(),
+            "audio fixtures not found at {} (set STT_FIXTURES)",
+            dir.display()
+        );
+        dir
     }
 
     fn check_fixture(dir: &Path, name: &str, expected_seconds: f64) {
@@ -521,7 +524,7 @@ mod tests {
         let channels = stream.source_channels();
         let (out, err) = drain(stream);
         assert!(err.is_none(), "{name}: {err:?}");
-        let seconds = out.len() as f64 / f64::from(TARGET_SAMPLE_RATE_HZ);
+        let seconds = out.len() as f64 / f64::from(SAMPLE_RATE_HZ);
         eprintln!(
             "{name}: {rate} Hz, {channels} ch, announced {announced:?} s, decoded {seconds:.3} s, rms {:.4}",
             rms(&out)
@@ -542,7 +545,7 @@ mod tests {
 
     #[test]
     fn fixture_mp3s_decode() {
-        let Some(dir) = fixtures_dir() else { return };
+        let dir = fixtures_dir();
         check_fixture(&dir, "bria.mp3", 45.0);
         check_fixture(&dir, "loona.mp3", 1.0);
         check_fixture(&dir, "sample_fr_hibiki_crepes.mp3", 56.0);
@@ -550,7 +553,7 @@ mod tests {
 
     #[test]
     fn truncated_mp3_never_panics() {
-        let Some(dir) = fixtures_dir() else { return };
+        let dir = fixtures_dir();
         // bria.mp3 has no Xing header (length is a bitrate estimate, so a cut
         // file simply ends early); crepes has Xing+LAME (announced length
         // survives the cut, so truncation is detected).
@@ -561,7 +564,7 @@ mod tests {
             for cut in [sixty & !1, sixty | 1, sixty + 417] {
                 let part = bytes.get(..cut).unwrap().to_vec();
                 let (out, err) = drain(AudioStream::from_bytes(part, Some("mp3")).unwrap());
-                let seconds = out.len() as f64 / f64::from(TARGET_SAMPLE_RATE_HZ);
+                let seconds = out.len() as f64 / f64::from(SAMPLE_RATE_HZ);
                 eprintln!(
                     "{name} cut at {cut}/{} bytes: {seconds:.2} s, {err:?}",
                     bytes.len()

@@ -6,11 +6,9 @@ pub mod resample;
 
 pub use resample::Resampler;
 
+use crate::config::SAMPLE_RATE_HZ;
 use decode::SourceDecoder;
 use symphonia::core::io::MediaSource;
-
-/// Sample rate of everything handed to the model.
-pub const TARGET_SAMPLE_RATE_HZ: u32 = 24_000;
 
 /// Smallest chunk `next_chunk` tries to return (0.1 s), so callers are not
 /// handed one tiny vector per MP3 frame.
@@ -72,7 +70,7 @@ impl AudioStream {
             Some(rate) => rate,
             None => return Err(AudioError::Empty),
         };
-        let resampler = Resampler::new(rate, TARGET_SAMPLE_RATE_HZ)?;
+        let resampler = Resampler::new(rate, SAMPLE_RATE_HZ)?;
         let source_channels = decoder
             .last_channels
             .or(decoder.announced_channels)
@@ -89,6 +87,7 @@ impl AudioStream {
         })
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(path: &std::path::Path) -> Result<Self, AudioError> {
         let file = std::fs::File::open(path)?;
         let ext = path.extension().and_then(|e| e.to_str());
@@ -154,7 +153,7 @@ impl AudioStream {
                         // Chained streams can switch rate: close the old
                         // segment cleanly and start a fresh resampler.
                         self.resampler.finish(&mut out);
-                        self.resampler = match Resampler::new(rate, TARGET_SAMPLE_RATE_HZ) {
+                        self.resampler = match Resampler::new(rate, SAMPLE_RATE_HZ) {
                             Ok(r) => r,
                             Err(e) => {
                                 self.state = State::Done;
@@ -191,6 +190,7 @@ impl AudioStream {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Convenience: read a whole file to mono 24 kHz (used by tests and small files). Errors as above; a truncated file is an error here.
 pub fn read_all_24k(path: &std::path::Path) -> Result<Vec<f32>, AudioError> {
     let mut stream = AudioStream::from_path(path)?;

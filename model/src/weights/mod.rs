@@ -43,6 +43,12 @@ impl LmWeights {
         }
     }
 
+    /// Whether the checkpoint has the end-of-turn heads (`extra_heads.*`;
+    /// the plain `kyutai/stt-1b-en_fr` file reportedly lacks them).
+    pub fn has_end_of_turn_heads(&self) -> bool {
+        self.contains("extra_heads.0.weight")
+    }
+
     pub fn file_name(&self) -> &str {
         match self {
             Self::Safetensors(f) => f.file_name(),

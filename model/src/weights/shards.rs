@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 
 /// Shard size used when reading a file from disk.
+#[cfg(not(target_arch = "wasm32"))]
 const FILE_SHARD_BYTES: usize = 256 << 20;
 
 /// Immutable bytes of one file, split in any number of shards.
@@ -32,6 +33,7 @@ impl Shards {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     /// Reads a file from disk in 256 MiB shards.
     pub fn from_path(path: &std::path::Path) -> Result<Self> {
         let mut file = std::fs::File::open(path).map_err(|e| Error::WeightFile {

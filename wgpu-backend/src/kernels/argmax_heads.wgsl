@@ -3,13 +3,15 @@
 //   token = argmax(logits[0 .. TEXT_VOCAB]) (first index among equal maxima,
 //           as candle's CPU argmax); written to prev_token (read by the next
 //           step's embed) and to result[0].
-//   for each extra head h < N_HEADS: softmax(logits[TEXT_VOCAB + 6h ..][..HEAD_WIDTH])[0]
+//   for each end-of-turn head h < N_HEADS (invocation h):
+//           softmax(logits[TEXT_VOCAB + h·HEAD_WIDTH ..][..HEAD_WIDTH])[0]
 //           → result[1 + h] (f32 bits), as moshi `asr::State` reads them.
 // Bindings (group 0):
 //   0 logits      storage read f32 [TEXT_VOCAB + N_HEADS · HEAD_WIDTH]
 //   1 prev_token  storage read_write u32 [1]
-//   2 result      storage read_write u32 [1 + 4]
-// Workgroup: 256 invocations; grid = 1.
+//   2 result      storage read_write u32 [1 + N_HEADS]
+// Workgroup: 256 invocations; grid = 1. Bounds: N_HEADS ≤ 256 (checked by
+// the host, `kernels::ARGMAX_WORKGROUP`).
 // CPU reference: candle argmax / softmax_last_dim. Exact for the token
 // given equal logits; probabilities within exp rounding.
 

@@ -15,7 +15,7 @@
 //
 // Bindings (group 0):
 //   0 params   uniform StepParams (rope[i/2] = (cos_2i, sin_2i, cos_2i+1, sin_2i+1)
-//              for pairs 2i, 2i+1; see engine.rs)
+//              for pairs 2i, 2i+1; see step_params.rs)
 //   1 qkv      storage read f32 [3 D]: q, k, v, each head-major (h · HEAD_DIM + i)
 //   2 k_cache  storage read_write f32 [CONTEXT · D], slot-major (slot · D + h · HEAD_DIM + i)
 //   3 v_cache  same layout

@@ -11,7 +11,8 @@
 //   GATED_OUT:    rows p and p + ROWS/2 are computed by one workgroup and
 //                 y[p] = silu(row p) · (row p + ROWS/2) is written instead
 //                 (moshi's gated MLP, done once here rather than per row of
-//                 the next projection); grid ceil(ROWS / 32) · 2 → ceil(ROWS/2 / 16)
+//                 the next projection); a workgroup takes (256 / LANES) / 2
+//                 row pairs: grid ceil((ROWS/2) / ((256 / LANES) / 2))
 // The weight format is spliced in by the host at the WEIGHTS marker line from one of
 // weights_{f32,f16,f16_packed,q8,q4}.wgsl, each defining `block_dot(r, b)`:
 // Σ over the 32 columns of block b of row r of W·in. The reductions are
@@ -47,7 +48,7 @@ const WG: u32 = 256u;
 // Lanes per row (8, 16 or 32; ≤ the subgroup size with subgroups); the
 // workgroup computes WG / LANES rows. The host uses 8 unless told (more
 // lanes mean more workgroups, each paying the prologue: slower on an H100
-// and on lavapipe, see kernels.rs).
+// and on lavapipe, see matvec.rs).
 override LANES: u32 = 8u;
 const MAX_ROWS_PER_WG: u32 = 32u;
 
@@ -156,7 +157,7 @@ fn main(ids: Ids) {
         r = select(ROWS, pair + (v % 2u) * (ROWS / 2u), pair < ROWS / 2u);
     }
     // The input goes through xin in tiles of CACHE; each lane still visits
-    // its blocks lane, lane + 8, … in order, whatever the tiling.
+    // its blocks lane, lane + LANES, … in order, whatever the tiling.
     var acc = 0.0;
     for (var t0 = 0u; t0 < K; t0 = t0 + CACHE) {
         let len = min(CACHE, K - t0);

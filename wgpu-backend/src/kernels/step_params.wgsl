@@ -1,6 +1,6 @@
 // step_params.wgsl — spliced into embed.wgsl and attention.wgsl at their
 // STEP_PARAMS marker line: the per-step uniform block the host writes
-// (engine.rs `StepParams`; its Rust test checks the 528-byte layout).
+// (step_params.rs `StepParams`; its Rust tests check the 528-byte layout).
 //   text_mode     0: embed `forced_token`; 1: the token the previous step chose
 //   forced_token  the text token for text_mode 0
 //   kv_slot       ring slot of this step's k, v (position % CONTEXT)

@@ -1,10 +1,13 @@
-//! Transcript writers: plain text, SubRip, WebVTT, JSON, JSON lines.
+//! Transcript writers: plain text, SubRip, WebVTT, JSON, JSON lines — one
+//! implementation for the CLI and the browser, so their exports are the
+//! same bytes.
 
 use std::fmt::Write as _;
 
-use stt_model::Transcript;
+use crate::transcript::Transcript;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Txt,
     Srt,
@@ -80,6 +83,7 @@ fn timestamp(s: f64, decimal: char) -> String {
     )
 }
 
+/// The transcript as `format`; `source` names the input in JSON.
 pub fn render(t: &Transcript, format: Format, source: &str) -> String {
     let mut s = String::new();
     match format {
@@ -118,7 +122,7 @@ pub fn render(t: &Transcript, format: Format, source: &str) -> String {
                 "words": t.words,
                 "end_of_turn_s": t.end_of_turn_s,
             });
-            s = serde_json::to_string_pretty(&v).unwrap_or_default();
+            s = serde_json::to_string_pretty(&v).expect("a JSON value always serialises");
             s.push('\n');
         }
         Format::Jsonl => {
@@ -134,7 +138,7 @@ pub fn render(t: &Transcript, format: Format, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stt_model::Event;
+    use crate::session::Event;
 
     fn sample() -> Transcript {
         let mut t = Transcript::new(6);

@@ -1,9 +1,13 @@
-//! The GPU device: one adapter, its real limits requested explicitly, and
-//! error and device-loss hooks that report instead of aborting.
+//! The GPU device: one adapter, its real limits requested explicitly,
+//! error and device-loss hooks that report instead of aborting, checked
+//! buffer creation, and reads back to the host.
 
 use std::sync::{Arc, Mutex};
 
 use crate::error::{GpuError, Result};
+use crate::readback::PendingRead;
+
+const SUBGROUP_PROBE: &str = include_str!("kernels/subgroup_probe.wgsl");
 
 /// What the engine may rely on, read once from the adapter.
 #[derive(Debug, Clone)]
@@ -23,22 +27,6 @@ pub struct Capabilities {
     pub subgroup_size: u32,
     /// Timestamp queries inside compute passes are enabled.
     pub timestamps: bool,
-}
-
-impl Capabilities {
-    /// matvec lanes per row: `requested` if given (checked), else
-    /// `kernels::MATVEC_DEFAULT_LANES`.
-    pub fn matvec_lanes(&self, requested: Option<u32>) -> Result<u32> {
-        let subgroup = self.subgroups.then_some(self.subgroup_size);
-        match requested {
-            None => Ok(crate::kernels::MATVEC_DEFAULT_LANES),
-            Some(l) if [8, 16, 32].contains(&l) && subgroup.is_none_or(|s| l <= s) => Ok(l),
-            Some(l) => Err(GpuError::Unsupported(format!(
-                "{l} matvec lanes (8, 16 or 32, at most the subgroup size {})",
-                self.subgroup_size
-            ))),
-        }
-    }
 }
 
 /// Which optional features to use when the adapter offers them. Both off
@@ -76,7 +64,7 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub caps: Capabilities,
     lost: Arc<Mutex<Option<String>>>,
-    errors: Arc<Mutex<Vec<String>>>,
+    errors: Arc<Mutex<Vec<GpuError>>>,
 }
 
 impl Gpu {
@@ -135,8 +123,12 @@ impl Gpu {
             });
             let errors = errors.clone();
             device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                let e = match e {
+                    wgpu::Error::OutOfMemory { .. } => GpuError::OutOfMemory(e.to_string()),
+                    e => GpuError::Wgpu(e.to_string()),
+                };
                 if let Ok(mut v) = errors.lock() {
-                    v.push(e.to_string());
+                    v.push(e);
                 }
             }));
         }
@@ -174,7 +166,7 @@ impl Gpu {
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("subgroup probe"),
             source: wgpu::ShaderSource::Wgsl(
-                crate::kernels::subgroup_source(crate::kernels::SUBGROUP_PROBE).into(),
+                crate::kernels::subgroup_source(SUBGROUP_PROBE).into(),
             ),
         });
         let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -192,12 +184,6 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let staging = dev.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("subgroup probe staging"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("subgroup probe"),
             layout: &pipeline.get_bind_group_layout(0),
@@ -206,28 +192,22 @@ impl Gpu {
                 resource: out.as_entire_binding(),
             }],
         });
-        let mut enc = dev.create_command_encoder(&Default::default());
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("subgroup probe"),
+        });
         {
-            let mut pass = enc.begin_compute_pass(&Default::default());
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("subgroup probe"),
+                timestamp_writes: None,
+            });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(1, 1, 1);
         }
-        enc.copy_buffer_to_buffer(&out, 0, &staging, 0, bytes);
-        let submission = self.queue.submit([enc.finish()]);
-        let (tx, rx) = flume::bounded(1);
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        crate::engine::wait(self, &rx, &submission)
-            .await?
-            .map_err(|e| GpuError::Wgpu(format!("reading the subgroup probe: {e}")))?;
-        self.check()?;
-        let view = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| GpuError::Wgpu(format!("reading the subgroup probe: {e}")))?;
-        let words: &[u32] = bytemuck::cast_slice(&view);
+        let view = self
+            .submit_and_read(enc, &out, bytes, "the subgroup probe")
+            .await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&view);
         let (ids, sizes) = words.split_at(256);
         let size = sizes[0];
         let fits = size >= 8
@@ -238,13 +218,48 @@ impl Gpu {
         Ok(fits.then_some(size))
     }
 
+    /// Waits for a requested read and copies its first `bytes` out; the
+    /// staging buffer comes back unmapped. A failed wait reports the
+    /// device's own error behind it when there is one.
+    pub async fn read(
+        &self,
+        pending: PendingRead,
+        bytes: usize,
+        what: &str,
+    ) -> Result<(Vec<u8>, wgpu::Buffer)> {
+        let read = pending.read(&self.device, bytes, what).await;
+        self.check()?;
+        read
+    }
+
+    /// Submits `enc` after copying the first `bytes` of `src` (a `COPY_SRC`
+    /// buffer) to a fresh staging buffer, and reads them back.
+    pub async fn submit_and_read(
+        &self,
+        mut enc: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        bytes: u64,
+        what: &str,
+    ) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(what),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        let submission = self.queue.submit([enc.finish()]);
+        let pending = PendingRead::new(staging, submission);
+        Ok(self.read(pending, bytes as usize, what).await?.0)
+    }
+
     /// The first error the device reported since the last check, if any.
     pub fn check(&self) -> Result<()> {
         if let Some(l) = self.lost.lock().ok().and_then(|l| l.clone()) {
             return Err(GpuError::DeviceLost(l));
         }
         if let Some(e) = self.errors.lock().ok().and_then(|mut v| v.drain(..).next()) {
-            return Err(GpuError::Wgpu(e));
+            return Err(e);
         }
         Ok(())
     }

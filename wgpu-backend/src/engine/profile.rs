@@ -1,0 +1,60 @@
+//! Timing one step dispatch by dispatch with GPU timestamps (native
+//! benchmarks only: it blocks).
+
+use stt_model::stepper::TextInput;
+
+use super::GpuStepper;
+use crate::error::{GpuError, Result};
+
+impl GpuStepper {
+    /// One step, every dispatch timed on the GPU: (kind, ns) in dispatch
+    /// order. Needs `FeatureRequest::timestamps` and an adapter that has
+    /// timestamp queries inside passes.
+    pub fn profile_step(&mut self, audio_codes: &[u32]) -> Result<Vec<(String, f64)>> {
+        if !self.gpu.caps.timestamps {
+            return Err(GpuError::Unsupported(
+                "timestamp queries inside passes are not enabled on this device".into(),
+            ));
+        }
+        while !self.in_flight.is_empty() {
+            pollster::block_on(self.receive_step())?;
+        }
+        let n = self.dispatches.len() as u32 + 1;
+        let device = &self.gpu.device;
+        let set = device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("step profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: n,
+        });
+        let text = if self.first_step_done {
+            TextInput::Previous
+        } else {
+            TextInput::Start
+        };
+        self.submit_step(text, audio_codes, Some(&set))?;
+        let bytes = 8 * n as u64;
+        let resolved = self.gpu.empty_buffer(
+            "profile resolve",
+            bytes,
+            wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        )?;
+        let mut enc = (self.gpu.device).create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("profile resolve"),
+        });
+        enc.resolve_query_set(&set, 0..n, &resolved, 0);
+        let ticks =
+            pollster::block_on(
+                self.gpu
+                    .submit_and_read(enc, &resolved, bytes, "the profile"),
+            )?;
+        pollster::block_on(self.receive_step())?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&ticks);
+        let period = self.gpu.queue.get_timestamp_period() as f64;
+        Ok(self
+            .dispatches
+            .iter()
+            .zip(ticks.windows(2))
+            .map(|(d, t)| (d.kind.clone(), t[1].saturating_sub(t[0]) as f64 * period))
+            .collect())
+    }
+}

@@ -1,0 +1,263 @@
+//! The mat-vec op (`kernels/matvec.wgsl`) in one place, for the step engine
+//! and the candle ops alike: its specialisation key and override constants,
+//! the lane policy, one pipeline cache, and weight upload.
+//!
+//! A projection is `y = W · in(x)` with in(x) one of the input modes
+//! ([`MatvecInput`]) and the rows written as [`MatvecOutput`] says.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::device::{Capabilities, Gpu};
+use crate::error::{GpuError, Result};
+use crate::kernels::{self, GpuFormat, ShaderFeatures, MATVEC_WORKGROUP};
+use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW};
+use crate::repack::PackedMatrix;
+
+/// moshi's RmsNorm epsilon (the `EPS` default of matvec.wgsl).
+pub const RMS_NORM_EPS: f32 = 1e-8;
+
+/// The matvec lanes per row unless asked otherwise. Measured on an H100
+/// (full-size Q4_K step, before the vec4 input tile, bench/README.md):
+/// 8 lanes 3.05 ms, 16 lanes 3.12, 32 lanes 4.83 (4× the workgroups, each
+/// paying the norm/input prologue, no longer fit in one wave); lavapipe
+/// also prefers 8.
+pub const DEFAULT_LANES: u32 = 8;
+
+/// matvec.wgsl's bindings: weights, scales, x, alpha (read) and y (read_write).
+const BINDINGS: [wgpu::BufferBindingType; 5] = [RO, RO, RO, RO, RW];
+
+/// `INPUT_MODE` of matvec.wgsl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatvecInput {
+    Plain = 0,
+    RmsNorm = 1,
+    /// silu(x₁)·x₂ of a 2K-wide input. The engine applies moshi's gate on
+    /// linear_in's output instead (`MatvecOutput::Gated`); the candle ops
+    /// still offer this mode.
+    SiluGate = 2,
+    /// Merges attention.wgsl's per-split partial results.
+    AttentionMerge = 3,
+}
+
+/// Where a projection's rows go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatvecOutput {
+    /// y[offset + r] = row r.
+    Set(u32),
+    /// y[r] += row r (residual).
+    Add,
+    /// y[p] = silu(row p) · row (p + rows/2) (moshi's gated MLP).
+    Gated,
+}
+
+/// Which specialisation of matvec.wgsl a projection uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MatvecKey {
+    pub format: GpuFormat,
+    pub k: u32,
+    pub rows: u32,
+    pub input: MatvecInput,
+    pub residual: bool,
+    pub y_offset: u32,
+    /// `AttentionMerge` only (else 1): the attention layout.
+    pub head_dim: u32,
+    pub splits: u32,
+    /// Write silu(row p)·(row p + rows/2) for p < rows/2 (GATED_OUT).
+    pub gated_output: bool,
+    /// Lanes per row: 8, 16 or 32 (`LANES`).
+    pub lanes: u32,
+}
+
+impl MatvecKey {
+    /// The key for `weights` read through `input` and written as `output`;
+    /// `attention` = (head dim, splits) for `AttentionMerge`.
+    pub fn new(
+        weights: &MatvecWeights,
+        input: MatvecInput,
+        output: MatvecOutput,
+        attention: (u32, u32),
+        lanes: u32,
+    ) -> Self {
+        let (residual, y_offset) = match output {
+            MatvecOutput::Set(offset) => (false, offset),
+            MatvecOutput::Add => (true, 0),
+            MatvecOutput::Gated => (false, 0),
+        };
+        let (head_dim, splits) = if input == MatvecInput::AttentionMerge {
+            attention
+        } else {
+            (1, 1)
+        };
+        Self {
+            format: weights.format,
+            k: weights.cols as u32,
+            rows: weights.rows as u32,
+            input,
+            residual,
+            y_offset,
+            head_dim,
+            splits,
+            gated_output: output == MatvecOutput::Gated,
+            lanes,
+        }
+    }
+
+    /// Workgroups of one dispatch.
+    pub fn workgroups(&self) -> u32 {
+        let rows_per_workgroup = MATVEC_WORKGROUP / self.lanes;
+        if self.gated_output {
+            (self.rows / 2).div_ceil(rows_per_workgroup / 2)
+        } else {
+            self.rows.div_ceil(rows_per_workgroup)
+        }
+    }
+
+    /// matvec.wgsl's override constants for this key.
+    fn constants(&self, eps: f32) -> [(&'static str, f64); 10] {
+        [
+            ("K", self.k as f64),
+            ("ROWS", self.rows as f64),
+            ("INPUT_MODE", self.input as u32 as f64),
+            ("RESIDUAL", if self.residual { 1.0 } else { 0.0 }),
+            ("Y_OFFSET", self.y_offset as f64),
+            ("EPS", eps as f64),
+            ("HEAD_DIM", self.head_dim as f64),
+            ("SPLITS", self.splits as f64),
+            ("GATED_OUT", if self.gated_output { 1.0 } else { 0.0 }),
+            ("LANES", self.lanes as f64),
+        ]
+    }
+}
+
+/// Lanes per row: `requested` if the kernel and the adapter's subgroups
+/// allow it, else [`DEFAULT_LANES`].
+pub fn lanes(caps: &Capabilities, requested: Option<u32>) -> Result<u32> {
+    let subgroup = caps.subgroups.then_some(caps.subgroup_size);
+    match requested {
+        None => Ok(DEFAULT_LANES),
+        Some(l) if [8, 16, 32].contains(&l) && subgroup.is_none_or(|s| l <= s) => Ok(l),
+        Some(l) => Err(GpuError::Unsupported(format!(
+            "{l} matvec lanes (8, 16 or 32, at most the subgroup size {})",
+            caps.subgroup_size
+        ))),
+    }
+}
+
+/// A matrix uploaded in its GPU layout.
+pub struct MatvecWeights {
+    pub name: String,
+    pub format: GpuFormat,
+    pub rows: usize,
+    pub cols: usize,
+    data: wgpu::Buffer,
+    /// Q8 and Q4 only.
+    scales: Option<wgpu::Buffer>,
+}
+
+impl MatvecWeights {
+    /// Uploads `m`, dropping its host copy.
+    pub fn upload(gpu: &Gpu, m: PackedMatrix) -> Result<Self> {
+        let data = gpu.buffer_with(&m.name, &m.data, wgpu::BufferUsages::STORAGE)?;
+        let scales = match m.format {
+            GpuFormat::F32 | GpuFormat::F16 => None,
+            GpuFormat::Q8 | GpuFormat::Q4 => Some(gpu.buffer_with(
+                &format!("{}.scales", m.name),
+                &m.scales,
+                wgpu::BufferUsages::STORAGE,
+            )?),
+        };
+        Ok(Self {
+            name: m.name,
+            format: m.format,
+            rows: m.rows,
+            cols: m.cols,
+            data,
+            scales,
+        })
+    }
+
+    /// Bytes the kernel reads per application.
+    pub fn bytes(&self) -> u64 {
+        self.data.size() + self.scales.as_ref().map_or(0, |s| s.size())
+    }
+}
+
+/// Shader modules (one per weight format) and pipelines (one per key and
+/// epsilon) built on one device, with the bind layout they share.
+pub struct MatvecPipelines {
+    features: ShaderFeatures,
+    pub lanes: u32,
+    layout: wgpu::BindGroupLayout,
+    /// Bound where a mode reads no scales or alpha.
+    dummy: wgpu::Buffer,
+    modules: Mutex<HashMap<GpuFormat, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<(MatvecKey, u32), Arc<wgpu::ComputePipeline>>>,
+}
+
+impl MatvecPipelines {
+    pub fn new(gpu: &Gpu, lanes: u32) -> Result<Self> {
+        Ok(Self {
+            features: ShaderFeatures {
+                f16: gpu.caps.shader_f16,
+                subgroups: gpu.caps.subgroups,
+            },
+            lanes,
+            layout: bind_layout(&gpu.device, "matvec", &BINDINGS),
+            dummy: gpu.empty_buffer("matvec unused binding", 16, wgpu::BufferUsages::STORAGE)?,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The pipeline for `key` (built on first use).
+    pub fn get(&self, gpu: &Gpu, key: MatvecKey, eps: f32) -> Arc<wgpu::ComputePipeline> {
+        // A poisoned lock only means another thread panicked mid-insert;
+        // the maps stay valid.
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        pipelines
+            .entry((key, eps.to_bits()))
+            .or_insert_with(|| {
+                let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+                let module = modules.entry(key.format).or_insert_with(|| {
+                    shader(
+                        gpu,
+                        "matvec",
+                        &kernels::matvec_source(key.format, self.features),
+                    )
+                });
+                Arc::new(pipeline(
+                    gpu,
+                    &format!("matvec {key:?}"),
+                    &self.layout,
+                    module,
+                    &key.constants(eps),
+                ))
+            })
+            .clone()
+    }
+
+    /// Binds `weights`, the input `x` (and `alpha`: norm weights or
+    /// attention's partial max/sum) and the output `y`.
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        weights: &MatvecWeights,
+        x: &wgpu::Buffer,
+        alpha: Option<&wgpu::Buffer>,
+        y: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        bind_group(
+            &gpu.device,
+            &weights.name,
+            &self.layout,
+            &[
+                &weights.data,
+                weights.scales.as_ref().unwrap_or(&self.dummy),
+                x,
+                alpha.unwrap_or(&self.dummy),
+                y,
+            ],
+        )
+    }
+}
