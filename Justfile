@@ -13,6 +13,16 @@ test:
 synth DIR PRESET="tiny":
     cargo run --release -p stt-cli -- synth --out {{DIR}} --preset {{PRESET}} --gguf q4_0,q4_k,q8_0
 
+# Build the browser engine into browser/web/pkg (wasm32 + wasm-bindgen).
+web:
+    scripts/build-web
+
+# The page with a model directory, on http://127.0.0.1:8080 (the test
+# server until `stt-cli serve` lands): `just web-serve /tmp/stt-tiny`.
+web-serve MODEL: web
+    npm ci --prefix browser/tests --no-audit --no-fund
+    node browser/tests/serve.mjs --model {{MODEL}}
+
 # Check that stt-model builds for the browser.
 wasm-check:
     cargo clippy --release -p stt-model --target wasm32-unknown-unknown -- -D warnings

@@ -1,3 +1,17 @@
-//! `stt-browser`: the Web Worker that runs stt-web in a browser tab
-//! (wasm-bindgen, gloo-worker). Not built yet: a placeholder in the
-//! workspace; `stt-model`, which it will wrap, already builds for wasm32.
+//! `stt-browser`: stt-web in a browser tab. A dedicated Web Worker
+//! (`web/worker.js`) downloads the model and hands its bytes to
+//! [`Engine`](engine::Engine), which owns the whole pipeline from there:
+//! audio decode and resampling, Mimi (CPU), the LM on WebGPU
+//! (`stt_wgpu::GpuStepper`) or on the CPU (moshi's `LmModel`), words, exports.
+//!
+//! - [`protocol`]: the messages between the page and the worker (serde
+//!   types: the one description of the protocol; target-independent so it
+//!   is tested natively).
+//! - `engine` (wasm32 only): the wasm-bindgen surface.
+
+pub mod protocol;
+
+#[cfg(target_arch = "wasm32")]
+mod engine;
+#[cfg(target_arch = "wasm32")]
+mod stepper;

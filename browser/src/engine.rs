@@ -1,0 +1,414 @@
+//! The wasm-bindgen surface `web/worker.js` drives: `Engine.create(files,
+//! emit)` then `engine.handle(request)` (see `protocol.rs`). Errors reach
+//! JavaScript as `Error("[code] message")`; the engine stays usable after
+//! any of them.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Float32Array, Function, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use stt_model::audio::{AudioStream, Resampler};
+use stt_model::config::{Config, SAMPLE_RATE_HZ, SYNTHETIC_MARKER};
+use stt_model::error::Error;
+use stt_model::export;
+use stt_model::mimi::MimiEncoder;
+use stt_model::session::{Event, Session};
+use stt_model::stepper::CpuStepper;
+use stt_model::tokenizer::Tokenizer;
+use stt_model::transcript::Transcript;
+use stt_model::weights::safetensors::SafetensorsFile;
+use stt_model::weights::{LmWeights, Shards};
+use stt_wgpu::{GpuOptions, GpuStepper};
+
+use crate::protocol::{Backend, Output, ProgressPhase, Request, State};
+use crate::stepper::AnyStepper;
+
+/// A JS error whose message starts with the protocol's error code.
+fn js_error(code: &str, message: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&format!("[{code}] {message}")).into()
+}
+
+/// The protocol code for a core error.
+fn code_of(e: &Error) -> &'static str {
+    match e {
+        Error::Gpu { kind, .. } => kind.code(),
+        Error::Audio(_) => "bad_audio",
+        Error::InvalidInput(_) => "bad_input",
+        Error::Stepper(_) | Error::Candle(_) => "internal",
+        _ => "bad_model",
+    }
+}
+
+fn core_error(e: Error) -> JsValue {
+    js_error(code_of(&e), &e)
+}
+
+fn now_s() -> f64 {
+    js_sys::Date::now() / 1000.0
+}
+
+/// `obj[key]` as bytes (a `Uint8Array`).
+fn bytes_field(obj: &JsValue, key: &str) -> Result<Vec<u8>, JsValue> {
+    let v = Reflect::get(obj, &key.into())?;
+    let a: Uint8Array = v
+        .dyn_into()
+        .map_err(|_| js_error("bad_input", format!("`{key}` is not a Uint8Array")))?;
+    Ok(a.to_vec())
+}
+
+/// `obj[key]` as shards (an array of `Uint8Array`).
+fn shards_field(obj: &JsValue, key: &str) -> Result<Shards, JsValue> {
+    let v = Reflect::get(obj, &key.into())?;
+    let parts: Array = v
+        .dyn_into()
+        .map_err(|_| js_error("bad_input", format!("`{key}` is not an array of shards")))?;
+    let mut out = Vec::with_capacity(parts.length() as usize);
+    for part in parts.iter() {
+        let a: Uint8Array = part.dyn_into().map_err(|_| {
+            js_error(
+                "bad_input",
+                format!("a shard of `{key}` is not a Uint8Array"),
+            )
+        })?;
+        out.push(a.to_vec());
+    }
+    Ok(Shards::new(out))
+}
+
+fn string_field(obj: &JsValue, key: &str) -> Result<String, JsValue> {
+    Reflect::get(obj, &key.into())?
+        .as_string()
+        .ok_or_else(|| js_error("bad_input", format!("`{key}` is not a string")))
+}
+
+#[wasm_bindgen]
+pub struct Engine {
+    /// `None` while a request runs: worker.js runs one at a time, and a
+    /// second one meanwhile gets a "busy" error rather than a panic.
+    inner: Rc<RefCell<Option<Inner>>>,
+}
+
+struct Inner {
+    session: Session<AnyStepper>,
+    emit: Function,
+    delay_steps: usize,
+    transcript: Transcript,
+    /// The name exports give as their source.
+    source: String,
+    /// The microphone stream's resampler (and its input rate), while open.
+    microphone: Option<(u32, Resampler)>,
+    /// Wall-clock start of the stream, for the real-time factor.
+    started_s: f64,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Loads a model from its files' bytes (`config`, `lm_name`, `lm`,
+    /// `mimi_name`, `mimi`, `tokenizer_name`, `tokenizer`, `backend`) and
+    /// warms it up; `emit` receives every protocol output.
+    pub async fn create(files: JsValue, emit: Function) -> Result<Engine, JsValue> {
+        console_error_panic_hook::set_once();
+        let backend: Backend =
+            serde_wasm_bindgen::from_value(Reflect::get(&files, &"backend".into())?)
+                .map_err(|e| js_error("bad_input", format!("backend: {e}")))?;
+        let config = Config::from_json(&bytes_field(&files, "config")?).map_err(core_error)?;
+        let synthetic = config.other.contains_key(SYNTHETIC_MARKER);
+        let tokenizer_name = string_field(&files, "tokenizer_name")?;
+        let tokenizer_bytes = bytes_field(&files, "tokenizer")?;
+        let tokenizer = if tokenizer_name.ends_with(".json") {
+            Tokenizer::from_tokenizer_json(&tokenizer_bytes)
+        } else {
+            Tokenizer::from_sentencepiece_model(&tokenizer_bytes)
+        }
+        .map_err(|e| js_error("bad_model", format!("{tokenizer_name}: {e}")))?;
+        drop(tokenizer_bytes);
+
+        let mimi_name = string_field(&files, "mimi_name")?;
+        let mimi = SafetensorsFile::from_shards(&mimi_name, shards_field(&files, "mimi")?)
+            .map_err(core_error)?;
+        let device = candle_core::Device::Cpu;
+        let mimi = MimiEncoder::load(&mimi, &config, &device).map_err(core_error)?;
+
+        let lm_name = string_field(&files, "lm_name")?;
+        let lm =
+            LmWeights::from_shards(&lm_name, shards_field(&files, "lm")?).map_err(core_error)?;
+        let (stepper, adapter, notice) = match backend {
+            Backend::Cpu => (cpu_stepper(&lm, &config)?, None, None),
+            Backend::Webgpu => {
+                let gpu = GpuStepper::new(&lm, &config, GpuOptions::default())
+                    .await
+                    .map_err(|e| core_error(e.into()))?;
+                let adapter = gpu.capabilities().adapter.clone();
+                (AnyStepper::Gpu(Box::new(gpu)), Some(adapter), None)
+            }
+            Backend::Auto => match GpuStepper::new(&lm, &config, GpuOptions::default()).await {
+                Ok(gpu) => {
+                    let adapter = gpu.capabilities().adapter.clone();
+                    (AnyStepper::Gpu(Box::new(gpu)), Some(adapter), None)
+                }
+                Err(e) => {
+                    let notice = format!(
+                        "WebGPU is not available here ({e}); running on the CPU, which may be \
+                         slower than real time."
+                    );
+                    (cpu_stepper(&lm, &config)?, None, Some(notice))
+                }
+            },
+        };
+        // The GPU holds its own copy now (the CPU stepper made its tensors):
+        // the file bytes go.
+        drop(lm);
+        let backend = match stepper {
+            AnyStepper::Gpu(_) => Backend::Webgpu,
+            AnyStepper::Cpu(_) => Backend::Cpu,
+        };
+        let session = Session::new(&config, mimi, stepper, Some(std::sync::Arc::new(tokenizer)));
+        let delay_steps = session.delay_steps();
+        let mut inner = Inner {
+            session,
+            emit,
+            delay_steps,
+            transcript: Transcript::new(delay_steps),
+            source: String::new(),
+            microphone: None,
+            started_s: now_s(),
+        };
+        inner.send(&Output::Status {
+            state: State::WarmingUp,
+            backend: Some(backend),
+            adapter: adapter.clone(),
+            notice: notice.clone(),
+            synthetic,
+        });
+        // One second of silence compiles every pipeline and touches every
+        // buffer before the user speaks; then a fresh stream.
+        let silence = vec![0f32; SAMPLE_RATE_HZ as usize];
+        inner.session.push_pcm(&silence).await.map_err(core_error)?;
+        inner.session.flush().await.map_err(core_error)?;
+        inner.session.reset().await.map_err(core_error)?;
+        inner.send(&Output::Status {
+            state: State::Ready,
+            backend: Some(backend),
+            adapter,
+            notice,
+            synthetic,
+        });
+        Ok(Engine {
+            inner: Rc::new(RefCell::new(Some(inner))),
+        })
+    }
+
+    /// Runs one request (`audio`, `file`, `stop`, `reset`, `export`); the
+    /// promise resolves when its outputs are out (for `export`: to the text).
+    pub fn handle(&self, request: JsValue) -> js_sys::Promise {
+        let cell = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let taken = cell.borrow_mut().take();
+            let mut inner = taken.ok_or_else(|| js_error("busy", "a request is still running"))?;
+            let result = inner.handle(request).await;
+            *cell.borrow_mut() = Some(inner);
+            result
+        })
+    }
+}
+
+fn cpu_stepper(lm: &LmWeights, config: &Config) -> Result<AnyStepper, JsValue> {
+    let cpu = CpuStepper::load(lm, config, &candle_core::Device::Cpu).map_err(core_error)?;
+    Ok(AnyStepper::Cpu(Box::new(cpu)))
+}
+
+impl Inner {
+    async fn handle(&mut self, request: JsValue) -> Result<JsValue, JsValue> {
+        let parsed: Request = serde_wasm_bindgen::from_value(request.clone())
+            .map_err(|e| js_error("bad_input", format!("request: {e}")))?;
+        match parsed {
+            Request::Load { .. } => Err(js_error(
+                "bad_input",
+                "load is handled by the worker, not the engine",
+            )),
+            Request::Audio { sample_rate } => {
+                let samples: Float32Array = Reflect::get(&request, &"samples".into())?
+                    .dyn_into()
+                    .map_err(|_| {
+                    js_error("bad_input", "audio.samples is not a Float32Array")
+                })?;
+                self.audio(&samples.to_vec(), sample_rate).await?;
+                Ok(JsValue::UNDEFINED)
+            }
+            Request::File { name } => {
+                let bytes: Uint8Array = Reflect::get(&request, &"bytes".into())?
+                    .dyn_into()
+                    .map_err(|_| js_error("bad_input", "file.bytes is not a Uint8Array"))?;
+                self.file(bytes.to_vec(), name).await?;
+                Ok(JsValue::UNDEFINED)
+            }
+            Request::Stop => {
+                self.stop().await?;
+                Ok(JsValue::UNDEFINED)
+            }
+            Request::Reset => {
+                self.reset().await?;
+                Ok(JsValue::UNDEFINED)
+            }
+            Request::Export { format } => Ok(JsValue::from_str(&export::render(
+                &self.transcript,
+                format,
+                &self.source,
+            ))),
+        }
+    }
+
+    fn send(&self, output: &Output) {
+        // Plain objects (not Maps), as the page reads them.
+        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+        if let Ok(v) = serde::Serialize::serialize(output, &serializer) {
+            let _ = self.emit.call1(&JsValue::NULL, &v);
+        }
+    }
+
+    /// A new stream: fresh session and transcript.
+    async fn begin(&mut self, source: String) -> Result<(), JsValue> {
+        self.session.reset().await.map_err(core_error)?;
+        self.transcript = Transcript::new(self.delay_steps);
+        self.source = source;
+        self.started_s = now_s();
+        Ok(())
+    }
+
+    /// Gathers events into the transcript and sends what the page shows.
+    fn publish(&mut self, events: Vec<Event>) {
+        for event in events {
+            let (words, turns) = (
+                self.transcript.words.len(),
+                self.transcript.end_of_turn_s.len(),
+            );
+            let last_end = self.transcript.words.last().map(|w| w.end_s);
+            self.transcript.push(&event);
+            match &event {
+                Event::Partial { text, start_s } => self.send(&Output::Partial {
+                    text: text.clone(),
+                    start_s: *start_s,
+                }),
+                Event::Word { .. } | Event::WordEnd { .. } => {
+                    let index = self.transcript.words.len().saturating_sub(1);
+                    let changed = self.transcript.words.len() > words
+                        || self.transcript.words.last().map(|w| w.end_s) != last_end;
+                    if let (true, Some(w)) = (changed, self.transcript.words.last()) {
+                        self.send(&Output::Word {
+                            index,
+                            text: w.text.clone(),
+                            start_s: w.start_s,
+                            end_s: w.end_s,
+                        });
+                    }
+                }
+                Event::Step { .. } => {}
+            }
+            if let Some(&time_s) = self.transcript.end_of_turn_s.get(turns) {
+                self.send(&Output::EndOfTurn { time_s });
+            }
+        }
+    }
+
+    fn stats(&self) {
+        let audio_s = self.session.audio_seconds();
+        let elapsed_s = now_s() - self.started_s;
+        self.send(&Output::Stats {
+            audio_s,
+            elapsed_s,
+            realtime_factor: if audio_s > 0.0 {
+                elapsed_s / audio_s
+            } else {
+                0.0
+            },
+            steps: self.session.steps_done(),
+        });
+    }
+
+    async fn audio(&mut self, samples: &[f32], rate: u32) -> Result<(), JsValue> {
+        let open = matches!(self.microphone, Some((r, _)) if r == rate);
+        if !open {
+            // A new stream, or the device changed rate mid-way: start again.
+            self.begin("microphone".into()).await?;
+            let resampler =
+                Resampler::new(rate, SAMPLE_RATE_HZ).map_err(|e| js_error("bad_audio", e))?;
+            self.microphone = Some((rate, resampler));
+        }
+        let mut pcm = Vec::with_capacity(samples.len() * 24 / 16 + 16);
+        if let Some((_, r)) = &mut self.microphone {
+            r.process(samples, &mut pcm);
+        }
+        let events = self.session.push_pcm(&pcm).await.map_err(core_error)?;
+        self.publish(events);
+        Ok(())
+    }
+
+    async fn stop(&mut self) -> Result<(), JsValue> {
+        let Some((_, mut resampler)) = self.microphone.take() else {
+            return Ok(());
+        };
+        let mut tail = vec![];
+        resampler.finish(&mut tail);
+        let mut events = self.session.push_pcm(&tail).await.map_err(core_error)?;
+        events.extend(self.session.flush().await.map_err(core_error)?);
+        self.publish(events);
+        self.stats();
+        Ok(())
+    }
+
+    async fn reset(&mut self) -> Result<(), JsValue> {
+        self.microphone = None;
+        self.begin(String::new()).await
+    }
+
+    async fn file(&mut self, bytes: Vec<u8>, name: String) -> Result<(), JsValue> {
+        self.microphone = None;
+        self.begin(name.clone()).await?;
+        let hint = std::path::Path::new(&name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let mut stream = AudioStream::from_bytes(bytes, hint.as_deref())
+            .map_err(|e| js_error("bad_audio", format!("{name}: {e}")))?;
+        let total = stream.duration_seconds().unwrap_or(0.0);
+        self.send(&Output::Status {
+            state: State::Transcribing,
+            backend: None,
+            adapter: None,
+            notice: None,
+            synthetic: false,
+        });
+        loop {
+            match stream.next_chunk() {
+                Ok(Some(chunk)) => {
+                    let events = self.session.push_pcm(&chunk).await.map_err(core_error)?;
+                    self.publish(events);
+                    self.send(&Output::Progress {
+                        phase: ProgressPhase::File,
+                        loaded: self.session.audio_seconds(),
+                        total,
+                    });
+                }
+                Ok(None) => break,
+                // Keep what decoded, as the CLI does; say so after the words.
+                Err(e @ stt_model::audio::AudioError::Truncated { .. }) => {
+                    let events = self.session.flush().await.map_err(core_error)?;
+                    self.publish(events);
+                    self.stats();
+                    self.send(&Output::Error {
+                        code: "bad_audio".into(),
+                        message: format!("{name}: {e}"),
+                    });
+                    return Ok(());
+                }
+                Err(e) => return Err(js_error("bad_audio", format!("{name}: {e}"))),
+            }
+        }
+        let events = self.session.flush().await.map_err(core_error)?;
+        self.publish(events);
+        self.stats();
+        Ok(())
+    }
+}
