@@ -93,7 +93,6 @@ pub struct Engine {
 struct Inner {
     session: Session<AnyStepper>,
     emit: Function,
-    delay_steps: usize,
     transcript: Transcript,
     /// The name exports give as their source.
     source: String,
@@ -137,17 +136,11 @@ impl Engine {
         let (stepper, adapter, notice) = match backend {
             Backend::Cpu => (cpu_stepper(&lm, &config)?, None, None),
             Backend::Webgpu => {
-                let gpu = GpuStepper::new(&lm, &config, GpuOptions::default())
-                    .await
-                    .map_err(|e| core_error(e.into()))?;
-                let adapter = gpu.capabilities().adapter.clone();
-                (AnyStepper::Gpu(Box::new(gpu)), Some(adapter), None)
+                let (gpu, adapter) = gpu_stepper(&lm, &config).await.map_err(core_error)?;
+                (gpu, Some(adapter), None)
             }
-            Backend::Auto => match GpuStepper::new(&lm, &config, GpuOptions::default()).await {
-                Ok(gpu) => {
-                    let adapter = gpu.capabilities().adapter.clone();
-                    (AnyStepper::Gpu(Box::new(gpu)), Some(adapter), None)
-                }
+            Backend::Auto => match gpu_stepper(&lm, &config).await {
+                Ok((gpu, adapter)) => (gpu, Some(adapter), None),
                 Err(e) => {
                     let notice = format!(
                         "WebGPU is not available here ({e}); running on the CPU, which may be \
@@ -165,12 +158,10 @@ impl Engine {
             AnyStepper::Cpu(_) => Backend::Cpu,
         };
         let session = Session::new(&config, mimi, stepper, Some(std::sync::Arc::new(tokenizer)));
-        let delay_steps = session.delay_steps();
         let mut inner = Inner {
+            transcript: Transcript::new(session.delay_steps()),
             session,
             emit,
-            delay_steps,
-            transcript: Transcript::new(delay_steps),
             source: String::new(),
             microphone: None,
             started_s: now_s(),
@@ -212,6 +203,13 @@ impl Engine {
             result
         })
     }
+}
+
+/// The WebGPU stepper and the adapter's name.
+async fn gpu_stepper(lm: &LmWeights, config: &Config) -> Result<(AnyStepper, String), Error> {
+    let gpu = GpuStepper::new(lm, config, GpuOptions::default()).await?;
+    let adapter = gpu.capabilities().adapter.clone();
+    Ok((AnyStepper::Gpu(Box::new(gpu)), adapter))
 }
 
 fn cpu_stepper(lm: &LmWeights, config: &Config) -> Result<AnyStepper, JsValue> {
@@ -271,7 +269,7 @@ impl Inner {
     /// A new stream: fresh session and transcript.
     async fn begin(&mut self, source: String) -> Result<(), JsValue> {
         self.session.reset().await.map_err(core_error)?;
-        self.transcript = Transcript::new(self.delay_steps);
+        self.transcript = Transcript::new(self.session.delay_steps());
         self.source = source;
         self.started_s = now_s();
         Ok(())

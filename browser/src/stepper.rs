@@ -9,53 +9,42 @@ pub enum AnyStepper {
     Cpu(Box<CpuStepper>),
 }
 
+/// Runs `$body` on whichever stepper `$self` holds, bound to `$s`.
+macro_rules! either {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            AnyStepper::Gpu($s) => $body,
+            AnyStepper::Cpu($s) => $body,
+        }
+    };
+}
+
 impl LmStepper for AnyStepper {
     fn submit(&mut self, text: TextInput, audio_codes: &[u32]) -> stt_model::Result<()> {
-        match self {
-            Self::Gpu(s) => s.submit(text, audio_codes),
-            Self::Cpu(s) => s.submit(text, audio_codes),
-        }
+        either!(self, s => s.submit(text, audio_codes))
     }
 
     async fn receive(&mut self) -> stt_model::Result<StepOutput> {
-        match self {
-            Self::Gpu(s) => s.receive().await,
-            Self::Cpu(s) => s.receive().await,
-        }
+        either!(self, s => s.receive().await)
     }
 
     fn in_flight(&self) -> usize {
-        match self {
-            Self::Gpu(s) => s.in_flight(),
-            Self::Cpu(s) => s.in_flight(),
-        }
+        either!(self, s => s.in_flight())
     }
 
     fn max_in_flight(&self) -> usize {
-        match self {
-            Self::Gpu(s) => s.max_in_flight(),
-            Self::Cpu(s) => s.max_in_flight(),
-        }
+        either!(self, s => s.max_in_flight())
     }
 
     async fn reset(&mut self) -> stt_model::Result<()> {
-        match self {
-            Self::Gpu(s) => s.reset().await,
-            Self::Cpu(s) => s.reset().await,
-        }
+        either!(self, s => s.reset().await)
     }
 
     fn has_end_of_turn(&self) -> bool {
-        match self {
-            Self::Gpu(s) => s.has_end_of_turn(),
-            Self::Cpu(s) => s.has_end_of_turn(),
-        }
+        either!(self, s => s.has_end_of_turn())
     }
 
     fn keep_logits(&mut self, keep: bool) {
-        match self {
-            Self::Gpu(s) => s.keep_logits(keep),
-            Self::Cpu(s) => s.keep_logits(keep),
-        }
+        either!(self, s => s.keep_logits(keep))
     }
 }

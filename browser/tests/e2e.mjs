@@ -280,7 +280,8 @@ check('exports download TXT/SRT/VTT/JSON and Copy copies', async (t) => {
     assert(expect[fmt](text), `${fmt} content looks wrong: ${text.slice(0, 80)}`);
   }
   await main_.click('#copy-btn');
-  await main_.waitForSelector('#toast:not([hidden])');
+  // The export downloads left a "Saved …" toast up: wait for the copy's own.
+  await main_.waitForFunction(() => /Copied|Could not copy/.test(document.getElementById('toast').textContent), null, { timeout: TIMEOUT_MS });
   const clip = await main_.evaluate(() => navigator.clipboard.readText());
   assert(clip.startsWith('alpha bravo'), `clipboard: ${clip.slice(0, 40)}`);
   await main_.click('label.toggle');

@@ -192,14 +192,9 @@ impl Gpu {
                 resource: out.as_entire_binding(),
             }],
         });
-        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("subgroup probe"),
-        });
+        let mut enc = self.encoder("subgroup probe");
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("subgroup probe"),
-                timestamp_writes: None,
-            });
+            let mut pass = compute_pass(&mut enc, "subgroup probe");
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(1, 1, 1);
@@ -216,6 +211,11 @@ impl Gpu {
             && sizes.iter().all(|&s| s == size)
             && ids.iter().enumerate().all(|(i, &id)| id == i as u32 % size);
         Ok(fits.then_some(size))
+    }
+
+    /// A labelled command encoder.
+    pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        (self.device).create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
     }
 
     /// Waits for a requested read and copies its first `bytes` out; the
@@ -309,22 +309,29 @@ impl Gpu {
     /// Refuses a buffer the adapter cannot bind.
     pub fn check_size(&self, name: &str, bytes: u64) -> Result<()> {
         let c = &self.caps;
-        if bytes > c.max_storage_buffer_binding_size {
-            return Err(GpuError::BufferTooLarge {
+        let limits = [
+            (
+                "maxStorageBufferBindingSize",
+                c.max_storage_buffer_binding_size,
+            ),
+            ("maxBufferSize", c.max_buffer_size),
+        ];
+        match limits.into_iter().find(|&(_, limit)| bytes > limit) {
+            Some((limit_name, limit)) => Err(GpuError::BufferTooLarge {
                 name: name.to_string(),
                 bytes,
-                limit_name: "maxStorageBufferBindingSize",
-                limit: c.max_storage_buffer_binding_size,
-            });
+                limit_name,
+                limit,
+            }),
+            None => Ok(()),
         }
-        if bytes > c.max_buffer_size {
-            return Err(GpuError::BufferTooLarge {
-                name: name.to_string(),
-                bytes,
-                limit_name: "maxBufferSize",
-                limit: c.max_buffer_size,
-            });
-        }
-        Ok(())
     }
+}
+
+/// A labelled compute pass without timestamp writes.
+pub fn compute_pass<'e>(enc: &'e mut wgpu::CommandEncoder, label: &str) -> wgpu::ComputePass<'e> {
+    enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some(label),
+        timestamp_writes: None,
+    })
 }

@@ -10,12 +10,14 @@
 //! - [`device`]: the device, its limits, error hooks, buffers and reads.
 //! - [`pipelines`]: shader, pipeline and bind-group helpers.
 //! - [`repack`]: weights into the kernels' layouts.
-//! - [`matvec`]: the mat-vec op: key, pipeline cache, weight upload.
+//! - [`matvec`]: the mat-vec op: key, pipeline cache, weight upload;
+//!   [`attention`]: the attention op's pipeline.
 //! - [`engine`]: [`GpuStepper`], which implements `stt_model::LmStepper`,
 //!   so `stt_model::Session` runs it unchanged; one queue submit per step.
 //! - [`ops`] (native): the kernels as candle custom ops.
 //! - [`probe`] (native): bandwidth probes for benchmarks.
 
+pub mod attention;
 pub mod device;
 pub mod engine;
 pub mod error;

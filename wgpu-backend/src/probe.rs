@@ -1,6 +1,7 @@
 //! Bandwidth probes for `stt-cli bench`: what the device can stream, to
 //! compare a step's bytes ÷ time against (native only: they block).
 
+use crate::device::compute_pass;
 use crate::device::Gpu;
 use crate::error::{GpuError, Result};
 use crate::kernels;
@@ -22,11 +23,7 @@ pub fn copy_bandwidth_gbps(gpu: &Gpu) -> Result<f64> {
     };
     let (a, b) = (make("bandwidth a"), make("bandwidth b"));
     let run = |n: usize| -> Result<f64> {
-        let mut enc = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("copy bandwidth"),
-            });
+        let mut enc = gpu.encoder("copy bandwidth");
         for i in 0..n {
             let (src, dst) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
             enc.copy_buffer_to_buffer(src, 0, dst, 0, size);
@@ -56,16 +53,9 @@ pub fn read_bandwidth_gbps(gpu: &Gpu) -> Result<f64> {
     let pipe = pipeline(gpu, "read bandwidth", &layout, &module, &[]);
     let bg = bind_group(&gpu.device, "read bandwidth", &layout, &[&src, &sink]);
     let run = |n: usize| -> Result<f64> {
-        let mut enc = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("read bandwidth"),
-            });
+        let mut enc = gpu.encoder("read bandwidth");
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("read bandwidth"),
-                timestamp_writes: None,
-            });
+            let mut pass = compute_pass(&mut enc, "read bandwidth");
             pass.set_pipeline(&pipe);
             pass.set_bind_group(0, &bg, &[]);
             for _ in 0..n {

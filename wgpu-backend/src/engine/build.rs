@@ -13,6 +13,7 @@ use stt_model::weights::quant::QuantType;
 use stt_model::weights::LmWeights;
 
 use super::GpuOptions;
+use crate::attention::attention_pipeline;
 use crate::device::Gpu;
 use crate::error::{GpuError, Result};
 use crate::kernels::{self, AttentionShape, GpuFormat};
@@ -60,6 +61,7 @@ pub(super) struct StepGraph {
     /// The 32 audio embedding tables, gathered on the host per step.
     pub audio_tables: Vec<HostTable>,
     pub end_of_turn_heads: usize,
+    pub attention: AttentionShape,
     /// Matrix bytes the step reads (the embedding reads one row; norms
     /// are negligible).
     pub weight_bytes: u64,
@@ -123,6 +125,7 @@ pub(super) fn build(
         activations: act,
         audio_tables,
         end_of_turn_heads,
+        attention,
         weight_bytes: builder.weight_bytes,
     })
 }
@@ -261,15 +264,8 @@ impl Builder<'_> {
     }
 
     fn attention_pipeline(&self) -> (wgpu::BindGroupLayout, Arc<wgpu::ComputePipeline>) {
-        let gpu = self.gpu;
-        let layout = bind_layout(&gpu.device, "attention", &[UNIFORM, RO, RW, RW, RW, RW]);
-        let module = shader(gpu, "attention", &kernels::attention_source());
-        let constants = [
-            ("D", self.cfg.dim as f64),
-            ("HEAD_DIM", self.attention.head_dim as f64),
-            ("CONTEXT", self.cfg.context as f64),
-        ];
-        let pipeline = pipeline(gpu, "attention", &layout, &module, &constants);
+        let (layout, pipeline) =
+            attention_pipeline(self.gpu, self.cfg.dim, self.attention, self.cfg.context);
         (layout, Arc::new(pipeline))
     }
 

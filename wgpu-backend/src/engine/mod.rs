@@ -19,6 +19,7 @@ use stt_model::stepper::{LmStepper, StepOutput, TextInput};
 use stt_model::weights::quant::QuantType;
 use stt_model::weights::LmWeights;
 
+use crate::device::compute_pass;
 use crate::device::{Capabilities, FeatureRequest, Gpu};
 use crate::error::{GpuError, Result};
 use crate::readback::{PendingRead, StagingPool};
@@ -109,7 +110,7 @@ impl GpuStepper {
             caps.max_storage_buffer_binding_size = caps.max_storage_buffer_binding_size.min(limit);
         }
         let graph = build::build(&gpu, weights, cfg, &opts)?;
-        let head_dim = cfg.dim / cfg.num_heads;
+        let head_dim = graph.attention.head_dim;
         Ok(Self {
             gpu,
             dispatches: graph.dispatches,
@@ -215,10 +216,7 @@ impl GpuStepper {
     /// Records the step's compute pass, with a timestamp before each
     /// dispatch and after the last when profiling.
     fn encode_step(&self, enc: &mut wgpu::CommandEncoder, timestamps: Option<&wgpu::QuerySet>) {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("lm step"),
-            timestamp_writes: None,
-        });
+        let mut pass = compute_pass(enc, "lm step");
         for (i, d) in self.dispatches.iter().enumerate() {
             if let Some(set) = timestamps {
                 pass.write_timestamp(set, i as u32);
@@ -250,9 +248,7 @@ impl GpuStepper {
             result_bytes
         };
         let staging = self.staging.take(&self.gpu.device, staging_bytes);
-        let mut enc = (self.gpu.device).create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("lm step"),
-        });
+        let mut enc = self.gpu.encoder("lm step");
         self.encode_step(&mut enc, timestamps);
         enc.copy_buffer_to_buffer(&self.result, 0, &staging, 0, result_bytes);
         if with_logits {

@@ -38,9 +38,7 @@ impl GpuStepper {
             bytes,
             wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
         )?;
-        let mut enc = (self.gpu.device).create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("profile resolve"),
-        });
+        let mut enc = self.gpu.encoder("profile resolve");
         enc.resolve_query_set(&set, 0..n, &resolved, 0);
         let ticks =
             pollster::block_on(

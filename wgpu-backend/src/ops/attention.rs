@@ -7,10 +7,12 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::linear::GpuLinear;
 use super::{f32_slice, wrap, GpuOps};
+use crate::attention::attention_pipeline;
+use crate::device::compute_pass;
 use crate::error::Result;
 use crate::kernels;
 use crate::matvec::{MatvecInput, MatvecKey, MatvecOutput};
-use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFORM};
+use crate::pipelines::bind_group;
 use crate::repack::PackedMatrix;
 use crate::step_params::{rope_inv_freq, rope_table, StepParams};
 
@@ -46,22 +48,10 @@ impl GpuAttention {
         context: usize,
         max_period: f32,
     ) -> Result<Self> {
-        let kernels::AttentionShape { head_dim, splits } =
-            kernels::check_fits(dim, num_heads, context)?;
+        let shape = kernels::check_fits(dim, num_heads, context)?;
+        let kernels::AttentionShape { head_dim, splits } = shape;
         use wgpu::BufferUsages as U;
-        let layout = bind_layout(&ops.gpu.device, "attention", &[UNIFORM, RO, RW, RW, RW, RW]);
-        let module = shader(&ops.gpu, "attention", &kernels::attention_source());
-        let pipeline = pipeline(
-            &ops.gpu,
-            "attention",
-            &layout,
-            &module,
-            &[
-                ("D", dim as f64),
-                ("HEAD_DIM", head_dim as f64),
-                ("CONTEXT", context as f64),
-            ],
-        );
+        let (layout, pipeline) = attention_pipeline(&ops.gpu, dim, shape, context);
         let cache = (4 * context * dim) as u64;
         let identity: Vec<f32> = (0..dim * dim)
             .map(|i| if i / dim == i % dim { 1.0 } else { 0.0 })
@@ -161,14 +151,9 @@ impl GpuAttention {
             Some(&self.ml_part),
             &out,
         );
-        let mut enc = (ops.gpu.device).create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("op attention"),
-        });
+        let mut enc = ops.gpu.encoder("op attention");
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("op attention"),
-                timestamp_writes: None,
-            });
+            let mut pass = compute_pass(&mut enc, "op attention");
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(self.num_heads as u32, self.splits as u32, 1);

@@ -6,6 +6,7 @@ use candle_core::quantized::QTensor;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 
 use super::{f32_slice, wrap, GpuOps};
+use crate::device::compute_pass;
 use crate::error::{GpuError, Result};
 use crate::kernels::GpuFormat;
 use crate::matvec::{MatvecInput, MatvecKey, MatvecOutput, MatvecWeights};
@@ -157,17 +158,12 @@ impl GpuLinear {
         let key = MatvecKey::new(&self.weights, input, output, (1, 1), ops.matvec.lanes);
         let pipeline = ops.matvec.get(&ops.gpu, key, eps);
         let bg = (ops.matvec).bind(&ops.gpu, &self.weights, &x_row, alpha.as_ref(), &y_row);
-        let mut enc = (ops.gpu.device).create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("op matvec"),
-        });
+        let mut enc = ops.gpu.encoder("op matvec");
         let (xb, yb) = ((4 * width) as u64, (4 * out_rows) as u64);
         for i in 0..m as u64 {
             enc.copy_buffer_to_buffer(&xs, i * xb, &x_row, 0, xb);
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("op matvec"),
-                    timestamp_writes: None,
-                });
+                let mut pass = compute_pass(&mut enc, "op matvec");
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &bg, &[]);
                 pass.dispatch_workgroups(key.workgroups(), 1, 1);
