@@ -133,7 +133,7 @@ impl Gpu {
             }));
         }
         let caps = Capabilities {
-            adapter: format!("{} ({:?})", info.name, info.device_type),
+            adapter: adapter_label(&info),
             backend: format!("{:?}", info.backend),
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
             max_buffer_size: limits.max_buffer_size,
@@ -334,4 +334,21 @@ pub fn compute_pass<'e>(enc: &'e mut wgpu::CommandEncoder, label: &str) -> wgpu:
         label: Some(label),
         timestamp_writes: None,
     })
+}
+
+/// The adapter in words: its name and kind ("NVIDIA H200 (discrete GPU)").
+/// Browsers do not give the name to WebGPU pages, so there it is the kind.
+fn adapter_label(info: &wgpu::AdapterInfo) -> String {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => "discrete GPU",
+        wgpu::DeviceType::IntegratedGpu => "integrated GPU",
+        wgpu::DeviceType::VirtualGpu => "virtual GPU",
+        wgpu::DeviceType::Cpu => "software renderer",
+        wgpu::DeviceType::Other => "GPU",
+    };
+    if info.name.trim().is_empty() {
+        kind.to_string()
+    } else {
+        format!("{} ({kind})", info.name)
+    }
 }

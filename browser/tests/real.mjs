@@ -1,0 +1,121 @@
+// real.mjs — the browser app with the REAL engine (browser/web/pkg, built by
+// scripts/build-web) and a synthetic model, in headless Chromium:
+//   - each clip uploaded on the CPU path exports JSON byte-identical to
+//     `stt-cli transcribe --format json` on the same model and file;
+//   - the WebGPU path (Chromium's SwiftShader adapter) gives the same words
+//     as the CPU path, on the float (safetensors) model: on GGUF weights the
+//     CPU path is candle's quantized matmul, which also quantizes the
+//     activations (ARCHITECTURE.md), so the two do different arithmetic;
+//   - the page and its worker make no request at all while a file is
+//     transcribed;
+//   - a screenshot mid-transcription.
+//
+//   node browser/tests/real.mjs MODEL_DIR CLI_JSON_DIR FLOAT_MODEL_DIR SHORT_CLIP CLIP...
+// CLI_JSON_DIR holds `<clip name>.json` from stt-cli (run from the clip's
+// folder, so its `source` is the bare file name, as the page's is).
+// FLOAT_MODEL_DIR: the same model with only model.safetensors as its LM (the
+// page falls back to it); SHORT_CLIP: a few seconds for the slow software
+// WebGPU adapter.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { startServer } from './serve.mjs';
+
+const [modelDir, cliDir, floatModelDir, shortClip, ...clips] = process.argv.slice(2);
+if (!modelDir || !cliDir || !floatModelDir || !shortClip || clips.length === 0) {
+  console.error('usage: node real.mjs MODEL_DIR CLI_JSON_DIR FLOAT_MODEL_DIR SHORT_CLIP CLIP...');
+  process.exit(2);
+}
+const OUT_DIR = process.env.OUT_DIR || '/tmp/stt-web-shots';
+const LOAD_MS = 300_000;
+const FILE_MS = 600_000;
+
+let failed = 0;
+function verdict(ok, name, detail = '') {
+  console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}${detail ? `  (${detail})` : ''}`);
+  if (!ok) failed += 1;
+}
+
+/** Opens the page on `backend`, loads the model, transcribes `clips`; returns
+ * {adapter, exports: {clip: json text}, requestsDuringFiles}. */
+async function run(browser, server, backend, clipsToRun, shot) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // Every request of the page and its worker, to any host.
+  let requests = 0;
+  context.on('request', () => { requests += 1; });
+  await page.goto(`${server.url}?backend=${backend}`);
+  await page.click('#load-btn');
+  await page.waitForFunction(() => document.getElementById('model-state').dataset.state === 'ready', null, { timeout: LOAD_MS });
+  const badge = await page.evaluate(() => document.body.innerText.match(/(WebGPU|CPU)[^\n]{0,60}/)?.[0] ?? '');
+  const exports = {};
+  let requestsDuringFiles = 0;
+  for (const clip of clipsToRun) {
+    const before = requests;
+    await page.setInputFiles('#file-input', clip);
+    if (shot) {
+      await page.waitForFunction(() => document.querySelectorAll('#transcript .w').length >= 3, null, { timeout: FILE_MS });
+      await page.screenshot({ path: path.join(OUT_DIR, `real-${backend}-mid.png`), fullPage: true });
+      shot = false;
+    }
+    await page.waitForFunction(() => document.getElementById('file-job-pct').textContent === 'Done', null, { timeout: FILE_MS });
+    requestsDuringFiles += requests - before;
+    exports[path.basename(clip)] = await page.evaluate(() => window.sttClient.export('json'));
+  }
+  await page.screenshot({ path: path.join(OUT_DIR, `real-${backend}-done.png`), fullPage: true });
+  await context.close();
+  if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+  return { badge, exports, requestsDuringFiles };
+}
+
+const words = (json) => JSON.parse(json).words;
+
+async function main() {
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  let server = await startServer({ model: path.resolve(modelDir), quiet: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const t0 = Date.now();
+    const cpu = await run(browser, server, 'cpu', clips, true);
+    verdict(/CPU/.test(cpu.badge), 'the CPU path says so', cpu.badge);
+    for (const clip of clips) {
+      const name = path.basename(clip);
+      const want = fs.readFileSync(path.join(cliDir, `${name}.json`), 'utf8');
+      const got = cpu.exports[name];
+      verdict(got === want, `${name}: the page's JSON export equals stt-cli's, byte for byte`,
+        `${words(got).length} words vs ${words(want).length}`);
+    }
+    verdict(cpu.requestsDuringFiles === 0, 'no network request while transcribing', `${cpu.requestsDuringFiles} requests`);
+    console.log(`cpu path: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    // WebGPU against CPU, both in the page, on the float model.
+    await server.close();
+    server = await startServer({ model: path.resolve(floatModelDir), quiet: true });
+    const t1 = Date.now();
+    const cpuFloat = await run(browser, server, 'cpu', [shortClip], false);
+    const gpu = await run(browser, server, 'webgpu', [shortClip], true);
+    verdict(/WebGPU/.test(gpu.badge), 'the WebGPU path says so', gpu.badge);
+    const name = path.basename(shortClip);
+    const [g, c] = [words(gpu.exports[name]), words(cpuFloat.exports[name])];
+    verdict(g.length > 0 && JSON.stringify(g) === JSON.stringify(c),
+      `${name}: WebGPU and CPU give the same words and times`, `${g.length} words vs ${c.length}`);
+    console.log(`float model, cpu + webgpu paths: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  } catch (e) {
+    verdict(false, 'the run completed', e.message);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+  console.log(failed ? `${failed} real-engine check(s) failed` : 'all real-engine checks passed');
+  process.exit(failed ? 1 : 0);
+}
+
+main();
