@@ -17,11 +17,14 @@ synth DIR PRESET="tiny":
 web:
     scripts/build-web
 
-# The page with a model directory, on http://127.0.0.1:8080 (the test
-# server until `stt-cli serve` lands): `just web-serve /tmp/stt-tiny`.
-web-serve MODEL: web
-    npm ci --prefix browser/tests --no-audit --no-fund
-    node browser/tests/serve.mjs --model {{MODEL}}
+# The browser app: builds the wasm package and runs `stt-cli serve`
+# (`just serve --model DIR`, `just serve --https`); open the URL it prints.
+serve *ARGS:
+    scripts/serve {{ARGS}}
+
+# The browser app with a tiny synthetic model (its words are gibberish).
+serve-synthetic *ARGS:
+    scripts/serve-synthetic {{ARGS}}
 
 # Check that stt-model builds for the browser.
 wasm-check:

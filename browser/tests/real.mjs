@@ -10,17 +10,37 @@
 //     transcribed;
 //   - a screenshot mid-transcription.
 //
-//   node browser/tests/real.mjs MODEL_DIR CLI_JSON_DIR FLOAT_MODEL_DIR SHORT_CLIP CLIP...
+//   [STT_CLI=path/to/stt-cli] node browser/tests/real.mjs MODEL_DIR CLI_JSON_DIR FLOAT_MODEL_DIR SHORT_CLIP CLIP...
 // CLI_JSON_DIR holds `<clip name>.json` from stt-cli (run from the clip's
 // folder, so its `source` is the bare file name, as the page's is).
 // FLOAT_MODEL_DIR: the same model with only model.safetensors as its LM (the
 // page falls back to it); SHORT_CLIP: a few seconds for the slow software
-// WebGPU adapter.
+// WebGPU adapter. With STT_CLI, the page and models are served by
+// `stt-cli serve` (the product's server), else by the test server.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
 import { startServer } from './serve.mjs';
+
+/** `stt-cli serve --model DIR` (the product's server) when STT_CLI names the
+ * binary, else the test server: {url, close}. */
+async function serveModel(dir) {
+  const stt = process.env.STT_CLI;
+  if (!stt) return startServer({ model: path.resolve(dir), quiet: true });
+  const child = spawn(stt, ['serve', '--model', path.resolve(dir), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /serving (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`stt-cli serve exited with ${code}`)));
+  });
+  return { url, close: async () => { child.kill(); } };
+}
 
 const [modelDir, cliDir, floatModelDir, shortClip, ...clips] = process.argv.slice(2);
 if (!modelDir || !cliDir || !floatModelDir || !shortClip || clips.length === 0) {
@@ -75,7 +95,8 @@ const words = (json) => JSON.parse(json).words;
 
 async function main() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
-  let server = await startServer({ model: path.resolve(modelDir), quiet: true });
+  let server = await serveModel(modelDir);
+  console.log(`server: ${process.env.STT_CLI ? 'stt-cli serve' : 'test server'} at ${server.url}`);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -98,7 +119,7 @@ async function main() {
 
     // WebGPU against CPU, both in the page, on the float model.
     await server.close();
-    server = await startServer({ model: path.resolve(floatModelDir), quiet: true });
+    server = await serveModel(floatModelDir);
     const t1 = Date.now();
     const cpuFloat = await run(browser, server, 'cpu', [shortClip], false);
     const gpu = await run(browser, server, 'webgpu', [shortClip], true);

@@ -7,6 +7,7 @@ pub mod decode_pcm;
 pub mod gpu_args;
 pub mod hub;
 pub mod quantize;
+pub mod serve;
 pub mod synth;
 pub mod tensor_writer;
 pub mod transcribe;

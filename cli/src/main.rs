@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use stt_cli::{bench, decode_pcm, quantize, synth, transcribe};
+use stt_cli::{bench, decode_pcm, quantize, serve, synth, transcribe};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +30,8 @@ enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Time LM steps on the GPU (and the CPU) and print JSON.
     Bench(bench::BenchArgs),
+    /// Serve the browser app (and a model directory) on this machine.
+    Serve(serve::ServeArgs),
     /// Decoded 24 kHz mono PCM of a file, as raw f32 (parity goldens).
     #[command(hide = true)]
     DecodePcm(decode_pcm::DecodePcmArgs),
@@ -42,6 +44,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Synth(args) => synth::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::DecodePcm(args) => decode_pcm::run(args),
     }
 }
