@@ -21,26 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
-import { startServer } from './serve.mjs';
-
-/** `stt-cli serve --model DIR` (the product's server) when STT_CLI names the
- * binary, else the test server: {url, close}. */
-async function serveModel(dir) {
-  const stt = process.env.STT_CLI;
-  if (!stt) return startServer({ model: path.resolve(dir), quiet: true });
-  const child = spawn(stt, ['serve', '--model', path.resolve(dir), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /serving (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`stt-cli serve exited with ${code}`)));
-  });
-  return { url, close: async () => { child.kill(); } };
-}
+import { startModelServer } from './serve.mjs';
 
 const [modelDir, cliDir, floatModelDir, shortClip, ...clips] = process.argv.slice(2);
 if (!modelDir || !cliDir || !floatModelDir || !shortClip || clips.length === 0) {
@@ -95,7 +76,7 @@ const words = (json) => JSON.parse(json).words;
 
 async function main() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
-  let server = await serveModel(modelDir);
+  let server = await startModelServer(modelDir);
   console.log(`server: ${process.env.STT_CLI ? 'stt-cli serve' : 'test server'} at ${server.url}`);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -119,7 +100,7 @@ async function main() {
 
     // WebGPU against CPU, both in the page, on the float model.
     await server.close();
-    server = await serveModel(floatModelDir);
+    server = await startModelServer(floatModelDir);
     const t1 = Date.now();
     const cpuFloat = await run(browser, server, 'cpu', [shortClip], false);
     const gpu = await run(browser, server, 'webgpu', [shortClip], true);

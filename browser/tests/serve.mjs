@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Transform } from 'node:stream';
+import { spawn } from 'node:child_process';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -52,6 +53,25 @@ function parseRange(header, size) {
   }
   if (start >= size || start > end) return 'invalid';
   return { start, end };
+}
+
+/** Serves the page with `dir` at /model/: through `stt-cli serve` (the
+ * product's server) when STT_CLI names the binary, else through this test
+ * server. Resolves to {url, close}. */
+export async function startModelServer(dir) {
+  const stt = process.env.STT_CLI;
+  if (!stt) return startServer({ model: path.resolve(dir), quiet: true });
+  const child = spawn(stt, ['serve', '--model', path.resolve(dir), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /serving (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`stt-cli serve exited with ${code}`)));
+  });
+  return { url, close: async () => { child.kill(); } };
 }
 
 /**
