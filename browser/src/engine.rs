@@ -310,6 +310,18 @@ impl Inner {
         }
     }
 
+    /// A state change only (the badge and banner stay as they are).
+    fn state(&self, state: State) {
+        self.send(&Output::Status {
+            state,
+            backend: None,
+            adapter: None,
+            notice: None,
+            synthetic: false,
+        });
+    }
+
+    /// The stream's figures, and the engine ready for the next one.
     fn stats(&self) {
         let audio_s = self.session.audio_seconds();
         let elapsed_s = now_s() - self.started_s;
@@ -323,6 +335,7 @@ impl Inner {
             },
             steps: self.session.steps_done(),
         });
+        self.state(State::Ready);
     }
 
     async fn audio(&mut self, samples: &[f32], rate: u32) -> Result<(), JsValue> {
@@ -371,13 +384,7 @@ impl Inner {
         let mut stream = AudioStream::from_bytes(bytes, hint.as_deref())
             .map_err(|e| js_error("bad_audio", format!("{name}: {e}")))?;
         let total = stream.duration_seconds().unwrap_or(0.0);
-        self.send(&Output::Status {
-            state: State::Transcribing,
-            backend: None,
-            adapter: None,
-            notice: None,
-            synthetic: false,
-        });
+        self.state(State::Transcribing);
         loop {
             match stream.next_chunk() {
                 Ok(Some(chunk)) => {
