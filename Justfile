@@ -39,3 +39,9 @@ parity-upstream *CASES:
 # LM step speed as JSON: `just bench /tmp/full model-q4k.gguf`.
 bench DIR LM="model-q4k.gguf":
     cargo run --release -p stt-cli -- bench --model {{DIR}} --lm {{LM}}
+
+# The browser figures (headless Chromium) as JSON: `just bench-browser /tmp/tiny /tmp/full`
+# (synthetic models: tiny and full presets with q4_k; see bench/README.md).
+bench-browser TINY FULL CLIP="../shared/fixtures/audio/bria.mp3":
+    scripts/build-web
+    node bench/browser.mjs --tiny {{TINY}} --full {{FULL}} --clip {{CLIP}}

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Float32Array, Function, Reflect, Uint8Array};
+use js_sys::{Float32Array, Function, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use stt_model::audio::{AudioStream, Resampler};
@@ -14,74 +14,17 @@ use stt_model::config::{Config, SAMPLE_RATE_HZ, SYNTHETIC_MARKER};
 use stt_model::error::Error;
 use stt_model::export;
 use stt_model::mimi::MimiEncoder;
-use stt_model::session::{Event, Session};
+use stt_model::session::{Event, Session, FILE_MIMI_CHUNK_FRAMES};
 use stt_model::stepper::CpuStepper;
 use stt_model::tokenizer::Tokenizer;
 use stt_model::transcript::Transcript;
 use stt_model::weights::safetensors::SafetensorsFile;
-use stt_model::weights::{LmWeights, Shards};
+use stt_model::weights::LmWeights;
 use stt_wgpu::{GpuOptions, GpuStepper};
 
+use crate::js::{bytes_field, core_error, js_error, now_s, shards_field, string_field};
 use crate::protocol::{Backend, Output, ProgressPhase, Request, State};
 use crate::stepper::AnyStepper;
-
-/// A JS error whose message starts with the protocol's error code.
-fn js_error(code: &str, message: impl std::fmt::Display) -> JsValue {
-    js_sys::Error::new(&format!("[{code}] {message}")).into()
-}
-
-/// The protocol code for a core error.
-fn code_of(e: &Error) -> &'static str {
-    match e {
-        Error::Gpu { kind, .. } => kind.code(),
-        Error::Audio(_) => "bad_audio",
-        Error::InvalidInput(_) => "bad_input",
-        Error::Stepper(_) | Error::Candle(_) => "internal",
-        _ => "bad_model",
-    }
-}
-
-fn core_error(e: Error) -> JsValue {
-    js_error(code_of(&e), &e)
-}
-
-fn now_s() -> f64 {
-    js_sys::Date::now() / 1000.0
-}
-
-/// `obj[key]` as bytes (a `Uint8Array`).
-fn bytes_field(obj: &JsValue, key: &str) -> Result<Vec<u8>, JsValue> {
-    let v = Reflect::get(obj, &key.into())?;
-    let a: Uint8Array = v
-        .dyn_into()
-        .map_err(|_| js_error("bad_input", format!("`{key}` is not a Uint8Array")))?;
-    Ok(a.to_vec())
-}
-
-/// `obj[key]` as shards (an array of `Uint8Array`).
-fn shards_field(obj: &JsValue, key: &str) -> Result<Shards, JsValue> {
-    let v = Reflect::get(obj, &key.into())?;
-    let parts: Array = v
-        .dyn_into()
-        .map_err(|_| js_error("bad_input", format!("`{key}` is not an array of shards")))?;
-    let mut out = Vec::with_capacity(parts.length() as usize);
-    for part in parts.iter() {
-        let a: Uint8Array = part.dyn_into().map_err(|_| {
-            js_error(
-                "bad_input",
-                format!("a shard of `{key}` is not a Uint8Array"),
-            )
-        })?;
-        out.push(a.to_vec());
-    }
-    Ok(Shards::new(out))
-}
-
-fn string_field(obj: &JsValue, key: &str) -> Result<String, JsValue> {
-    Reflect::get(obj, &key.into())?
-        .as_string()
-        .ok_or_else(|| js_error("bad_input", format!("`{key}` is not a string")))
-}
 
 #[wasm_bindgen]
 pub struct Engine {
@@ -124,22 +67,21 @@ impl Engine {
         .map_err(|e| js_error("bad_model", format!("{tokenizer_name}: {e}")))?;
         drop(tokenizer_bytes);
 
-        let mimi_name = string_field(&files, "mimi_name")?;
-        let mimi = SafetensorsFile::from_shards(&mimi_name, shards_field(&files, "mimi")?)
-            .map_err(core_error)?;
-        let device = candle_core::Device::Cpu;
-        let mimi = MimiEncoder::load(&mimi, &config, &device).map_err(core_error)?;
-
+        // The LM first: its file's bytes are freed once its stepper holds the
+        // weights, and Mimi (smaller) then fits in the freed space. The other
+        // order needs ~0.5 GB more wasm memory for the full model (memory
+        // only grows).
         let lm_name = string_field(&files, "lm_name")?;
         let lm =
             LmWeights::from_shards(&lm_name, shards_field(&files, "lm")?).map_err(core_error)?;
         let (stepper, adapter, notice) = match backend {
             Backend::Cpu => (cpu_stepper(&lm, &config)?, None, None),
             Backend::Webgpu => {
-                let (gpu, adapter) = gpu_stepper(&lm, &config).await.map_err(core_error)?;
+                let (gpu, adapter) = gpu_stepper(lm.clone(), &config).await.map_err(core_error)?;
                 (gpu, Some(adapter), None)
             }
-            Backend::Auto => match gpu_stepper(&lm, &config).await {
+            // A clone shares the bytes (cheap); kept only for the fallback.
+            Backend::Auto => match gpu_stepper(lm.clone(), &config).await {
                 Ok((gpu, adapter)) => (gpu, Some(adapter), None),
                 Err(e) => {
                     let notice = format!(
@@ -151,8 +93,15 @@ impl Engine {
             },
         };
         // The GPU holds its own copy now (the CPU stepper made its tensors):
-        // the file bytes go.
+        // the last reference to the file bytes goes, and the allocator can
+        // reuse them (wasm linear memory never shrinks; see `memoryBytes`).
         drop(lm);
+        let mimi_name = string_field(&files, "mimi_name")?;
+        let mimi_file = SafetensorsFile::from_shards(&mimi_name, shards_field(&files, "mimi")?)
+            .map_err(core_error)?;
+        let mimi = MimiEncoder::load(&mimi_file, &config, &candle_core::Device::Cpu)
+            .map_err(core_error)?;
+        drop(mimi_file);
         let backend = match stepper {
             AnyStepper::Gpu(_) => Backend::Webgpu,
             AnyStepper::Cpu(_) => Backend::Cpu,
@@ -206,7 +155,7 @@ impl Engine {
 }
 
 /// The WebGPU stepper and the adapter's name.
-async fn gpu_stepper(lm: &LmWeights, config: &Config) -> Result<(AnyStepper, String), Error> {
+async fn gpu_stepper(lm: LmWeights, config: &Config) -> Result<(AnyStepper, String), Error> {
     let gpu = GpuStepper::new(lm, config, GpuOptions::default()).await?;
     let adapter = gpu.capabilities().adapter.clone();
     Ok((AnyStepper::Gpu(Box::new(gpu)), adapter))
@@ -219,7 +168,14 @@ fn cpu_stepper(lm: &LmWeights, config: &Config) -> Result<AnyStepper, JsValue> {
 
 impl Inner {
     async fn handle(&mut self, request: JsValue) -> Result<JsValue, JsValue> {
-        let parsed: Request = serde_wasm_bindgen::from_value(request.clone())
+        // The typed arrays (`samples`, `bytes`) are read directly below;
+        // serde sees the rest (an internally tagged enum buffers every field
+        // first, and a Float32Array is no serde value).
+        let fields = js_sys::Object::assign(&js_sys::Object::new(), request.unchecked_ref());
+        for key in ["samples", "bytes"] {
+            Reflect::delete_property(&fields, &key.into())?;
+        }
+        let parsed: Request = serde_wasm_bindgen::from_value(fields.into())
             .map_err(|e| js_error("bad_input", format!("request: {e}")))?;
         match parsed {
             Request::Load { .. } => Err(js_error(
@@ -343,6 +299,8 @@ impl Inner {
         if !open {
             // A new stream, or the device changed rate mid-way: start again.
             self.begin("microphone".into()).await?;
+            // Live: every frame as it arrives.
+            self.session.set_mimi_chunk_frames(1);
             let resampler =
                 Resampler::new(rate, SAMPLE_RATE_HZ).map_err(|e| js_error("bad_audio", e))?;
             self.microphone = Some((rate, resampler));
@@ -377,6 +335,8 @@ impl Inner {
     async fn file(&mut self, bytes: Vec<u8>, name: String) -> Result<(), JsValue> {
         self.microphone = None;
         self.begin(name.clone()).await?;
+        // As `stt-cli transcribe` does, so the words are the same.
+        self.session.set_mimi_chunk_frames(FILE_MIMI_CHUNK_FRAMES);
         let hint = std::path::Path::new(&name)
             .extension()
             .and_then(|e| e.to_str())

@@ -8,10 +8,16 @@
 //!   types: the one description of the protocol; target-independent so it
 //!   is tested natively).
 //! - `engine` (wasm32 only): the wasm-bindgen surface.
+//! - `bench` (wasm32 only): timing entry points for `bench/browser/`.
+//! - `js` (wasm32 only): reading the worker's values, making its errors.
 
 pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]
+mod bench;
+#[cfg(target_arch = "wasm32")]
 mod engine;
+#[cfg(target_arch = "wasm32")]
+mod js;
 #[cfg(target_arch = "wasm32")]
 mod stepper;

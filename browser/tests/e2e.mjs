@@ -244,6 +244,8 @@ check('custom base: LM and tokenizer fallbacks, and WebGPU failure falls back to
   const notice = await page.locator('.banner', { hasText: 'slower than real time' }).count();
   assert(notice === 1, 'no "may be slower than real time" notice');
   assert(await page.evaluate(() => JSON.parse(localStorage.getItem('stt-web.settings')).baseUrl === '/model-alt/'), '?model= not remembered');
+  const summary = await page.textContent('#model-summary');
+  assert(/Q4_0 is loaded \(Q4_K is not at this model location\)/.test(summary), `model card should name the LM actually loaded: ${summary}`);
   await t.shot(page, '06-cpu-fallback');
   await page.context().close();
 });

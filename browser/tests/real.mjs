@@ -8,6 +8,8 @@
 //     activations (ARCHITECTURE.md), so the two do different arithmetic;
 //   - the page and its worker make no request at all while a file is
 //     transcribed;
+//   - the microphone (Chromium's fake capture playing SHORT_CLIP): words
+//     appear while it records, Stop flushes the rest and leaves no partial;
 //   - a screenshot mid-transcription.
 //
 //   [STT_CLI=path/to/stt-cli] node browser/tests/real.mjs MODEL_DIR CLI_JSON_DIR FLOAT_MODEL_DIR SHORT_CLIP CLIP...
@@ -74,6 +76,45 @@ async function run(browser, server, backend, clipsToRun, shot) {
 
 const words = (json) => JSON.parse(json).words;
 
+/** Records from the fake microphone (the clip, looped) on the CPU path. */
+async function microphone(server, clip) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--no-first-run', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      `--use-file-for-fake-audio-capture=${path.resolve(clip)}`],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}?backend=cpu`);
+    await page.click('#load-btn');
+    await page.waitForFunction(() => document.getElementById('model-state').dataset.state === 'ready', null, { timeout: LOAD_MS });
+    await page.click('#record-btn');
+    await page.waitForFunction(() => document.querySelectorAll('#transcript .w').length >= 1, null, { timeout: 60_000 }).catch(async (e) => {
+      await page.screenshot({ path: path.join(OUT_DIR, 'real-mic-timeout.png'), fullPage: true });
+      const state = await page.evaluate(() => `${document.getElementById('status-text').textContent}; ${document.getElementById('transcript').textContent.slice(0, 200)}`);
+      throw new Error(`no word while recording (${state}): ${e.message}`);
+    });
+    const during = await page.evaluate(() => document.querySelectorAll('#transcript .w').length);
+    await page.screenshot({ path: path.join(OUT_DIR, 'real-mic-live.png'), fullPage: true });
+    await page.click('#record-btn'); // Stop
+    await page.waitForFunction(() => {
+      const b = document.querySelector('#record-btn');
+      return b.getAttribute('aria-pressed') === 'false' && !b.hasAttribute('data-busy');
+    }, null, { timeout: 60_000 });
+    await page.waitForFunction(() => /Ready/i.test(document.getElementById('status-text')?.textContent ?? 'Ready'), null, { timeout: 60_000 });
+    const after = await page.evaluate(() => document.querySelectorAll('#transcript .w').length);
+    const partials = await page.locator('#transcript .partial').count();
+    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+    return { during, after, partials };
+  } finally {
+    await browser.close();
+  }
+}
+
 async function main() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
   let server = await startModelServer(modelDir);
@@ -97,6 +138,11 @@ async function main() {
     }
     verdict(cpu.requestsDuringFiles === 0, 'no network request while transcribing', `${cpu.requestsDuringFiles} requests`);
     console.log(`cpu path: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const mic = await microphone(server, shortClip);
+    verdict(mic.during >= 1 && mic.after >= mic.during && mic.partials === 0,
+      'microphone: words while recording, the rest after Stop, no partial left',
+      `${mic.during} words live, ${mic.after} after Stop, ${mic.partials} partials`);
 
     // WebGPU against CPU, both in the page, on the float model.
     await server.close();

@@ -167,6 +167,14 @@ let modelState = 'absent'; // absent | cached | downloading | loading | ready | 
 let loadedLm = null; // the LM file of the loaded model
 let cardExpanded = false; // the user asked to see the model choice again
 let memoryOnly = false; // the model could not be stored (quota)
+let actualLm = null; // the LM file the worker loaded (a custom location may lack the chosen one)
+const escapeHtml = (t) => String(t).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const LM_NAMES = {
+  'model-q4k.gguf': 'Q4_K',
+  'model-q80.gguf': 'Q8_0',
+  'model-q40.gguf': 'Q4_0',
+  'model.safetensors': 'bf16 (model.safetensors)',
+};
 const fileRows = new Map();
 
 function setModelState(state, label) {
@@ -205,8 +213,11 @@ function setModelState(state, label) {
   $('change-btn').hidden = !compact;
   $('model-summary').hidden = !compact;
   if (compact) {
-    const name = loadedLm === 'model-q80.gguf' ? 'Q8_0' : 'Q4_K';
-    $('model-summary').innerHTML = `<b>${name}</b> is loaded${memoryOnly ? ' (in memory only for this visit)' : ' and kept on this device for offline use'}.`;
+    const file = actualLm || loadedLm;
+    const name = escapeHtml(LM_NAMES[file] || file);
+    const substituted =
+      actualLm && actualLm !== loadedLm ? ` (${escapeHtml(LM_NAMES[loadedLm] || loadedLm)} is not at this model location)` : '';
+    $('model-summary').innerHTML = `<b>${name}</b> is loaded${substituted}${memoryOnly ? ', in memory only for this visit' : ', kept on this device for offline use'}.`;
   }
   updateInputs();
 }
@@ -280,6 +291,7 @@ async function startLoad() {
   $('overall-pct').textContent = '';
   $('downloads').hidden = false;
   loadedLm = null;
+  actualLm = null;
   cardExpanded = false;
   setModelState('downloading', 'Starting…');
   try {
@@ -329,6 +341,7 @@ function onStatus(s) {
     if (s.state === 'loading' || s.state === 'warming_up') setModelState('loading', s.state === 'warming_up' ? 'Warming up…' : 'Loading…');
     if (s.state === 'downloading' && modelState !== 'downloading') setModelState('downloading');
     if (s.memory_only !== undefined) memoryOnly = !!s.memory_only;
+    if (s.lm_file) actualLm = s.lm_file;
   }
   if (s.backend) {
     const text =

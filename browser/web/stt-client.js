@@ -16,7 +16,8 @@
 //   word       {index, text, start_s, end_s}   a final word; a repeated index replaces
 //   endOfTurn  {time_s}                        the speaker finished a turn
 //   progress   {phase:'download'|'file', file, loaded, total, cached?}
-//   status     {state, backend?, adapter?, notice?, code?, synthetic?, storage?}
+//   status     {state, backend?, adapter?, notice?, code?, synthetic?, storage?,
+//               memory_only?, lm_file? (the LM file actually loaded)}
 //   error      {code, message}                 plain message; the worker lives on
 //   stats      {audio_s, elapsed_s, realtime_factor, steps}
 //   level      {rms}                           microphone loudness, 0..1 (for meters)

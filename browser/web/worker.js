@@ -102,7 +102,7 @@ async function handleLoad(msg) {
         storage: estimate,
       }),
   });
-  status('loading', { memory_only: files.memoryOnly });
+  status('loading', { memory_only: files.memoryOnly, lm_file: files.lm_name });
   const opts = {
     config: files.config,
     lm_name: files.lm_name,

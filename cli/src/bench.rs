@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use stt_model::stepper::{LmStepper, TextInput};
+use stt_model::bench::{lm_step_times, mimi_frame_times, percentile};
+use stt_model::stepper::LmStepper;
 use stt_model::{block_on, Model};
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +34,9 @@ pub struct BenchArgs {
     /// Also time Mimi's streaming encoder over this many frames of a clip.
     #[arg(long)]
     pub mimi_frames: Option<usize>,
+    /// Frames per Mimi call for the chunked figure (files run this way).
+    #[arg(long, default_value_t = 25)]
+    pub mimi_chunk: usize,
     /// The clip for `--mimi-frames` (any audio file).
     #[arg(long)]
     pub audio: Option<PathBuf>,
@@ -44,14 +48,12 @@ pub struct BenchArgs {
     pub gpu: crate::gpu_args::GpuArgs,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+/// Milliseconds since the first call (the clock `stt_model::bench` takes).
+fn now_ms() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
 }
 
-/// Per-step wall times (ms) of `steps` steps, as a session drives them.
 fn time_steps<S: LmStepper>(
     st: &mut S,
     n_q: usize,
@@ -59,30 +61,9 @@ fn time_steps<S: LmStepper>(
     warmup: usize,
     steps: usize,
 ) -> Result<Vec<f64>> {
-    let codes: Vec<u32> = (0..n_q as u32).map(|c| (c * 37) % pad).collect();
-    let mut times = vec![];
-    let mut last = Instant::now();
-    for i in 0..warmup + steps {
-        let text = if i == 0 {
-            TextInput::Start
-        } else {
-            TextInput::Previous
-        };
-        st.submit(text, &codes)?;
-        while st.in_flight() > st.max_in_flight() {
-            block_on(st.receive())?;
-            let now = Instant::now();
-            if i >= warmup {
-                times.push(now.duration_since(last).as_secs_f64() * 1e3);
-            }
-            last = now;
-        }
-    }
-    while st.in_flight() > 0 {
-        block_on(st.receive())?;
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
-    Ok(times)
+    Ok(block_on(lm_step_times(
+        st, n_q, pad, warmup, steps, now_ms,
+    ))?)
 }
 
 /// GPU time per step by dispatch kind (µs, mean over `n` steps), from
@@ -130,7 +111,7 @@ pub fn run(args: BenchArgs) -> Result<bool> {
     if !args.no_gpu {
         let mut opts = args.gpu.options();
         opts.features.timestamps = args.profile_steps.is_some();
-        let mut gpu = block_on(stt_wgpu::GpuStepper::new(&model.lm, cfg, opts))?;
+        let mut gpu = block_on(stt_wgpu::GpuStepper::new(model.lm.clone(), cfg, opts))?;
         let copy_gbps = stt_wgpu::probe::copy_bandwidth_gbps(gpu.gpu())?;
         let read_gbps = stt_wgpu::probe::read_bandwidth_gbps(gpu.gpu())?;
         let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, warmup, args.steps)?;
@@ -166,19 +147,25 @@ pub fn run(args: BenchArgs) -> Result<bool> {
     if let Some(n) = args.mimi_frames {
         let clip = args.audio.as_ref().context("--mimi-frames needs --audio")?;
         let pcm = stt_model::audio::read_all_24k(clip)?;
-        let mut mimi = model.mimi_encoder(&candle_core::Device::Cpu)?;
-        let mut t = vec![];
-        for frame in pcm.chunks_exact(stt_model::config::FRAME_SAMPLES).take(n) {
-            let start = Instant::now();
-            mimi.encode_frame(frame)?;
-            t.push(start.elapsed().as_secs_f64() * 1e3);
+        let mut figures = serde_json::Map::new();
+        for (name, chunk) in [("frame_by_frame", 1), ("chunked", args.mimi_chunk)] {
+            let mut mimi = model.mimi_encoder(&candle_core::Device::Cpu)?;
+            let t = mimi_frame_times(&mut mimi, &pcm, n, chunk, now_ms)?;
+            figures.insert(
+                name.into(),
+                serde_json::json!({
+                    "chunk_frames": chunk,
+                    "frames": t.len(),
+                    "ms_per_frame_median": percentile(&t, 0.5),
+                    "ms_per_frame_mean": t.iter().sum::<f64>() / t.len().max(1) as f64,
+                }),
+            );
         }
-        t.sort_by(|a, b| a.total_cmp(b));
-        out["mimi"] = serde_json::json!({
-            "frames": t.len(),
-            "ms_per_frame_median": percentile(&t, 0.5),
-            "ms_per_frame_p90": percentile(&t, 0.9),
-        });
+        figures.insert(
+            "threads".into(),
+            candle_core::utils::get_num_threads().into(),
+        );
+        out["mimi"] = figures.into();
     }
     if let Some(n) = args.cpu_steps {
         let mut cpu = model.cpu_stepper(&candle_core::Device::Cpu)?;

@@ -105,6 +105,7 @@ fn transcribe_one<S: LmStepper>(
     let started = Instant::now();
     let mut stream = open_input(input)?;
     block_on(session.reset())?;
+    session.set_mimi_chunk_frames(stt_model::session::FILE_MIMI_CHUNK_FRAMES);
     let mut transcript = Transcript::new(session.delay_steps());
     let bar = indicatif::ProgressBar::new(
         stream
@@ -175,7 +176,11 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
     }
     if args.backend != Backend::Cpu {
         let opts = args.gpu.options();
-        match block_on(stt_wgpu::GpuStepper::new(&model.lm, &model.config, opts)) {
+        match block_on(stt_wgpu::GpuStepper::new(
+            model.lm.clone(),
+            &model.config,
+            opts,
+        )) {
             Ok(gpu) => {
                 let name = gpu.capabilities().adapter.clone();
                 let mimi = model

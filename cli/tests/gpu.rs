@@ -45,7 +45,7 @@ const LOGIT_TOLERANCE: f32 = 1e-3;
 const VAD_TOLERANCE: f32 = 1e-4;
 
 fn gpu_stepper(model: &Model, opts: GpuOptions) -> Option<GpuStepper> {
-    match block_on(GpuStepper::new(&model.lm, &model.config, opts)) {
+    match block_on(GpuStepper::new(model.lm.clone(), &model.config, opts)) {
         Ok(s) => Some(s),
         Err(GpuError::NoAdapter(e)) if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") => {
             eprintln!("no GPU adapter ({e}): skipping");
@@ -281,7 +281,7 @@ fn buffer_over_the_binding_limit_is_refused_by_name() {
         max_binding_bytes: Some(1 << 20),
         ..Default::default()
     };
-    match block_on(GpuStepper::new(&model.lm, &model.config, opts)) {
+    match block_on(GpuStepper::new(model.lm.clone(), &model.config, opts)) {
         Err(GpuError::BufferTooLarge {
             name,
             limit_name,

@@ -623,7 +623,11 @@ fn check_gpu(name: &str) {
     let g = Golden::load(name);
     let model = model_for(&g);
     let opts = stt_wgpu::GpuOptions::default();
-    let gpu = match block_on(stt_wgpu::GpuStepper::new(&model.lm, &model.config, opts)) {
+    let gpu = match block_on(stt_wgpu::GpuStepper::new(
+        model.lm.clone(),
+        &model.config,
+        opts,
+    )) {
         Ok(s) => s,
         Err(stt_wgpu::GpuError::NoAdapter(e))
             if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") =>

@@ -185,3 +185,34 @@ fn encoder_only_mimi_gives_the_same_codes() {
     }
     assert!(frames > 50, "{frames} frames of codes");
 }
+
+/// A session encoding Mimi 25 frames per call (as files run) gives the
+/// events of one encoding frame by frame (no near-tie in this clip: see
+/// tests/mimi.rs), whatever sizes the audio is pushed in.
+#[test]
+fn chunked_mimi_session_gives_the_same_events() {
+    let m = model();
+    let pcm = &common::clip_24k("bria.mp3")[..24_000 * 12 + 777];
+    let run = |chunk_frames: usize, push: usize| {
+        let mut s = m.cpu_session().unwrap();
+        s.set_mimi_chunk_frames(chunk_frames);
+        let mut ev = vec![];
+        for part in pcm.chunks(push) {
+            ev.extend(block_on(s.push_pcm(part)).unwrap());
+        }
+        ev.extend(block_on(s.flush()).unwrap());
+        ev
+    };
+    let reference = run(1, 24_000);
+    assert!(
+        reference.iter().any(|e| matches!(e, Event::Word { .. })),
+        "no words to compare"
+    );
+    for (chunk_frames, push) in [(25, 24_000), (25, 7_777), (25, pcm.len()), (7, 1_920)] {
+        assert_eq!(
+            run(chunk_frames, push),
+            reference,
+            "{chunk_frames} frames per call, pushes of {push}"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 //!   [`export`]: TXT / SRT / VTT / JSON writers.
 
 pub mod audio;
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod export;

@@ -1,8 +1,15 @@
-//! Mimi, the audio codec, through `moshi::mimi` unmodified: 24 kHz PCM in,
-//! one frame of `n_q` codes (32 for stt-1b-en_fr) per 1920 samples out,
+//! Mimi's encoder, through moshi's modules unmodified: 24 kHz PCM in, one
+//! frame of `n_q` codes (32 for stt-1b-en_fr) per 1920 samples out,
 //! streaming with state carried between frames.
+//!
+//! Only the encoder side is built (SEANet encoder, its transformer, the
+//! downsampling conv, the split quantizer), wired and stepped as
+//! `moshi::mimi::Mimi::encode_step` does; being our own composition, it
+//! also hands out the latents before quantization (parity tests use them
+//! to tell a near-tie from a bug).
 
 use candle_core::{DType, Device, IndexOp, Shape, Tensor};
+use moshi::streaming::StreamingModule;
 use moshi::{StreamMask, StreamTensor};
 
 use crate::config::{Config, FRAME_SAMPLES};
@@ -10,27 +17,62 @@ use crate::error::{candle_message, Error, Result};
 use crate::weights::safetensors::SafetensorsFile;
 
 pub struct MimiEncoder {
-    mimi: moshi::mimi::Mimi,
+    encoder: moshi::seanet::SeaNetEncoder,
+    transformer: moshi::transformer::Transformer,
+    downsample: moshi::conv::ConvDownsample1d,
+    quantizer: moshi::quantization::SplitResidualVectorQuantizer,
+    /// Transformer positions per 80 ms frame (the downsampling stride, 2).
+    positions_per_frame: usize,
     n_q: usize,
     device: Device,
 }
 
 impl MimiEncoder {
-    /// Loads Mimi from the upstream file, or from one holding only its
-    /// encoder side ([`is_encoder_tensor`]; what the browser downloads).
+    /// Loads Mimi's encoder side from the upstream file, or from one holding
+    /// only that side ([`is_encoder_tensor`]; what the browser downloads).
     pub fn load(weights: &SafetensorsFile, cfg: &Config, device: &Device) -> Result<Self> {
         let vb = candle_nn::VarBuilder::from_backend(
             Box::new(EncoderSide(weights.clone())),
             DType::F32,
             device.clone(),
         );
-        let mimi =
-            moshi::mimi::Mimi::new(cfg.mimi_config(), vb).map_err(|e| Error::WeightFile {
-                file: weights.file_name().to_string(),
-                reason: candle_message(e),
-            })?;
+        let bad = |e: candle_core::Error| Error::WeightFile {
+            file: weights.file_name().to_string(),
+            reason: candle_message(e),
+        };
+        let mc = cfg.mimi_config();
+        let dim = mc.seanet.dimension;
+        let encoder =
+            moshi::seanet::SeaNetEncoder::new(&mc.seanet, vb.pp("encoder")).map_err(bad)?;
+        let transformer = moshi::transformer::Transformer::new(
+            None,
+            dim,
+            &mc.transformer,
+            vb.pp("encoder_transformer"),
+        )
+        .map_err(bad)?;
+        // The SEANet runs at sample_rate / prod(ratios) frames per second;
+        // the downsampling conv brings that to the codec's frame rate.
+        let seanet_rate = mc.sample_rate / mc.seanet.ratios.iter().product::<usize>() as f64;
+        let stride = (seanet_rate / mc.frame_rate) as usize;
+        let downsample =
+            moshi::conv::ConvDownsample1d::new(stride, dim, true, true, vb.pp("downsample"))
+                .map_err(bad)?;
+        let quantizer = moshi::quantization::SplitResidualVectorQuantizer::new(
+            mc.quantizer_dim,
+            Some(dim),
+            Some(dim),
+            mc.quantizer_n_q,
+            mc.quantizer_bins,
+            vb.pp("quantizer"),
+        )
+        .map_err(bad)?;
         Ok(Self {
-            mimi,
+            encoder,
+            transformer,
+            downsample,
+            quantizer,
+            positions_per_frame: stride,
             n_q: cfg.n_q,
             device: device.clone(),
         })
@@ -49,22 +91,78 @@ impl MimiEncoder {
                 pcm.len()
             )));
         }
-        let xs = Tensor::from_slice(pcm, (1, 1, FRAME_SAMPLES), &self.device)?;
-        let codes = self
-            .mimi
-            .encode_step(&StreamTensor::from_tensor(xs), &StreamMask::empty())?;
-        match codes.as_option() {
-            None => Ok(None),
-            Some(codes) => {
-                // (batch 1, n_q, frames 1)
-                let codes = codes.i((0, .., 0))?.to_vec1::<u32>()?;
-                Ok(Some(codes))
+        Ok(self.encode_frames(pcm)?.pop())
+    }
+
+    /// Encodes whole frames at once (`pcm.len()` a multiple of
+    /// [`FRAME_SAMPLES`]): the codes of each frame the streaming encoder
+    /// completes, one row of `n_q` per frame. The same computation as
+    /// [`encode_frame`](Self::encode_frame) on each frame in turn (moshi's
+    /// streaming state carries any length) on bigger tensors: equal up to
+    /// f32 rounding, so codes agree except at near-ties.
+    pub fn encode_frames(&mut self, pcm: &[f32]) -> Result<Vec<Vec<u32>>> {
+        match self.latents(pcm)? {
+            None => Ok(vec![]),
+            Some(latents) => {
+                // (batch 1, n_q, frames) → one row of n_q codes per frame.
+                let codes = self.quantizer.encode(&latents)?;
+                Ok(codes.i(0)?.t()?.to_vec2::<u32>()?)
             }
         }
     }
 
+    /// The latents the quantizer reads (the downsampled transformer output),
+    /// one row of the model dimension (512) per frame completed: what
+    /// [`encode_frames`](Self::encode_frames) quantizes, for parity tests.
+    pub fn encode_latents(&mut self, pcm: &[f32]) -> Result<Vec<Vec<f32>>> {
+        match self.latents(pcm)? {
+            None => Ok(vec![]),
+            Some(latents) => Ok(latents.i(0)?.t()?.to_vec2::<f32>()?),
+        }
+    }
+
+    /// The streaming encoder side up to the quantizer, as moshi's
+    /// `Mimi::encode_step`: (1, dim, frames) or `None`.
+    fn latents(&mut self, pcm: &[f32]) -> Result<Option<Tensor>> {
+        if pcm.is_empty() || !pcm.len().is_multiple_of(FRAME_SAMPLES) {
+            return Err(Error::InvalidInput(format!(
+                "Mimi encodes whole frames of {FRAME_SAMPLES} samples, got {}",
+                pcm.len()
+            )));
+        }
+        let xs = Tensor::from_slice(pcm, (1, 1, pcm.len()), &self.device)?;
+        let mask = StreamMask::empty();
+        let xs = self.encoder.step(&StreamTensor::from_tensor(xs), &mask)?;
+        let Some(xs) = xs.as_option() else {
+            return Ok(None);
+        };
+        // The convolutions take the whole chunk (their streaming state makes
+        // that exact), the transformer one frame's positions at a time: its
+        // KV cache holds the last `context` positions, so a longer chunk
+        // would drop keys its first queries see when stepped frame by frame
+        // (relative error ~1e-2 once 10 s have passed, against ~1e-6).
+        let mut outs = Vec::with_capacity(pcm.len() / FRAME_SAMPLES);
+        let mut at = 0;
+        while at < xs.dim(2)? {
+            let n = self.positions_per_frame.min(xs.dim(2)? - at);
+            let step = StreamTensor::from_tensor(xs.narrow(2, at, n)?);
+            if let Some(y) = self.transformer.step(&step, &mask)?.as_option() {
+                outs.push(y.clone());
+            }
+            at += n;
+        }
+        if outs.is_empty() {
+            return Ok(None);
+        }
+        let xs = StreamTensor::from_tensor(Tensor::cat(&outs, 2)?);
+        let xs = self.downsample.step(&xs, &mask)?;
+        Ok(xs.as_option().cloned())
+    }
+
     pub fn reset(&mut self) {
-        self.mimi.reset_state();
+        self.encoder.reset_state();
+        self.transformer.reset_state();
+        self.downsample.reset_state();
     }
 }
 

@@ -20,6 +20,10 @@ use crate::mimi::MimiEncoder;
 use crate::stepper::{LmStepper, StepOutput, TextInput};
 use crate::tokenizer::Tokenizer;
 
+/// Frames per Mimi call for a file (2 s): what `stt-cli transcribe` and the
+/// page's file path use, so their words stay identical.
+pub const FILE_MIMI_CHUNK_FRAMES: usize = 25;
+
 /// What a session reports, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -49,6 +53,8 @@ pub struct Session<S> {
     tokenizer: Option<Arc<Tokenizer>>,
     delay_steps: usize,
     flush_frames: usize,
+    /// Frames Mimi encodes per call (1: as they arrive).
+    mimi_chunk_frames: usize,
     prefix_samples: usize,
     audio_pad_token: u32,
     // Input side.
@@ -83,6 +89,7 @@ impl<S: LmStepper> Session<S> {
             tokenizer,
             delay_steps,
             flush_frames,
+            mimi_chunk_frames: 1,
             prefix_samples,
             audio_pad_token: cfg.audio_pad_token(),
             pending_pcm: Vec::with_capacity(2 * FRAME_SAMPLES),
@@ -103,6 +110,16 @@ impl<S: LmStepper> Session<S> {
 
     pub fn stepper_mut(&mut self) -> &mut S {
         &mut self.stepper
+    }
+
+    /// Lets Mimi encode `frames` frames per call (at least 1): faster for
+    /// files (bigger tensors), but no step runs until a chunk is complete
+    /// (or the stream is flushed), so a live stream keeps 1. Chunks are cut
+    /// at fixed positions of the stream, so the result does not depend on
+    /// how the audio is pushed; codes equal frame-by-frame ones up to f32
+    /// rounding ([`MimiEncoder::encode_frames`]).
+    pub fn set_mimi_chunk_frames(&mut self, frames: usize) {
+        self.mimi_chunk_frames = frames.max(1);
     }
 
     /// Text lags audio by this many steps.
@@ -132,25 +149,33 @@ impl<S: LmStepper> Session<S> {
                 "sample {i} of this chunk is not a finite number"
             )));
         }
+        let mut events = vec![];
         if !self.prefix_done {
             self.prefix_done = true;
-            self.pending_pcm.resize(self.prefix_samples, 0.0);
+            let prefix = vec![0f32; self.prefix_samples];
+            self.feed(&prefix, &mut events).await?;
         }
         self.samples_in += pcm.len() as u64;
-        let mut events = vec![];
+        self.feed(pcm, &mut events).await?;
+        Ok(events)
+    }
+
+    /// Appends to the pending samples and encodes every complete chunk.
+    async fn feed(&mut self, pcm: &[f32], events: &mut Vec<Event>) -> Result<()> {
+        let chunk = self.mimi_chunk_frames * FRAME_SAMPLES;
         let mut rest = pcm;
         while !rest.is_empty() {
-            let take = (FRAME_SAMPLES - self.pending_pcm.len()).min(rest.len());
+            let take = (chunk - self.pending_pcm.len()).min(rest.len());
             self.pending_pcm.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
-            if self.pending_pcm.len() == FRAME_SAMPLES {
-                let frame = std::mem::take(&mut self.pending_pcm);
-                self.run_frame(&frame, &mut events).await?;
-                self.pending_pcm = frame;
+            if self.pending_pcm.len() == chunk {
+                let frames = std::mem::take(&mut self.pending_pcm);
+                self.run_frames(&frames, events).await?;
+                self.pending_pcm = frames;
                 self.pending_pcm.clear();
             }
         }
-        Ok(events)
+        Ok(())
     }
 
     /// Feeds one frame of Mimi codes directly (goldens, tests).
@@ -165,15 +190,17 @@ impl<S: LmStepper> Session<S> {
     /// words come out, and waits for every step in flight.
     pub async fn flush(&mut self) -> Result<Vec<Event>> {
         let mut events = vec![];
-        let partial = !self.pending_pcm.is_empty();
-        let mut frame = std::mem::take(&mut self.pending_pcm);
-        frame.resize(FRAME_SAMPLES, 0.0);
-        if partial {
-            self.run_frame(&frame, &mut events).await?;
+        // The last partial frame completed with silence, then the flush
+        // frames, through the same chunking; then what is left.
+        let partial = self.pending_pcm.len() % FRAME_SAMPLES;
+        let mut silence = vec![0f32; self.flush_frames * FRAME_SAMPLES];
+        if partial > 0 {
+            silence.resize(silence.len() + FRAME_SAMPLES - partial, 0.0);
         }
-        frame.fill(0.0);
-        for _ in 0..self.flush_frames {
-            self.run_frame(&frame, &mut events).await?;
+        self.feed(&silence, &mut events).await?;
+        if !self.pending_pcm.is_empty() {
+            let frames = std::mem::take(&mut self.pending_pcm);
+            self.run_frames(&frames, &mut events).await?;
         }
         while self.stepper.in_flight() > 0 {
             let out = self.stepper.receive().await?;
@@ -209,8 +236,9 @@ impl<S: LmStepper> Session<S> {
         Ok(())
     }
 
-    async fn run_frame(&mut self, frame: &[f32], events: &mut Vec<Event>) -> Result<()> {
-        if let Some(codes) = self.mimi.encode_frame(frame)? {
+    /// Encodes whole frames and steps the LM on each frame of codes.
+    async fn run_frames(&mut self, pcm: &[f32], events: &mut Vec<Event>) -> Result<()> {
+        for codes in self.mimi.encode_frames(pcm)? {
             self.step_codes(codes, events).await?;
         }
         Ok(())

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod rvq;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 

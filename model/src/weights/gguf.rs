@@ -11,10 +11,12 @@ use crate::error::{candle_message, Error, Result};
 
 pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 
+/// Cheap to clone: the bytes and the parsed header are shared.
+#[derive(Clone)]
 pub struct GgufFile {
     name: String,
     shards: Shards,
-    content: gguf_file::Content,
+    content: std::sync::Arc<gguf_file::Content>,
 }
 
 impl GgufFile {
@@ -52,7 +54,7 @@ impl GgufFile {
         Ok(Self {
             name: name.to_string(),
             shards,
-            content,
+            content: std::sync::Arc::new(content),
         })
     }
 

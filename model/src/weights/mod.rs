@@ -15,6 +15,7 @@ use moshi::nn::MaybeQuantizedVarBuilder;
 use crate::error::Result;
 
 /// An LM checkpoint in one of the two upstream formats.
+#[derive(Clone)]
 pub enum LmWeights {
     Safetensors(safetensors::SafetensorsFile),
     Gguf(gguf::GgufFile),

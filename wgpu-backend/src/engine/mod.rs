@@ -94,14 +94,17 @@ pub struct GpuStepper {
 }
 
 impl GpuStepper {
-    pub async fn new(weights: &LmWeights, cfg: &Config, opts: GpuOptions) -> Result<Self> {
+    /// Takes the weights by value: once uploaded, the host bytes are freed
+    /// (unless the caller kept a clone), which in a browser tab is most of
+    /// the model.
+    pub async fn new(weights: LmWeights, cfg: &Config, opts: GpuOptions) -> Result<Self> {
         let gpu = Gpu::new(opts.force_fallback_adapter, opts.features).await?;
         Self::with_gpu(gpu, weights, cfg, opts)
     }
 
     pub fn with_gpu(
         mut gpu: Gpu,
-        weights: &LmWeights,
+        weights: LmWeights,
         cfg: &Config,
         opts: GpuOptions,
     ) -> Result<Self> {
@@ -109,7 +112,8 @@ impl GpuStepper {
             let caps = &mut gpu.caps;
             caps.max_storage_buffer_binding_size = caps.max_storage_buffer_binding_size.min(limit);
         }
-        let graph = build::build(&gpu, weights, cfg, &opts)?;
+        let graph = build::build(&gpu, &weights, cfg, &opts)?;
+        drop(weights);
         let head_dim = graph.attention.head_dim;
         Ok(Self {
             gpu,
