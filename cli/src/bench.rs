@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// Frames per Mimi call for the chunked figure (files run this way).
     #[arg(long, default_value_t = 25)]
     pub mimi_chunk: usize,
+    /// With `--mimi-frames`: also Mimi's SEANet encoder on the GPU (the
+    /// part of Mimi ported so far), frame by frame and chunked.
+    #[arg(long)]
+    pub gpu_seanet: bool,
     /// The clip for `--mimi-frames` (any audio file).
     #[arg(long)]
     pub audio: Option<PathBuf>,
@@ -93,6 +97,39 @@ fn profile(
         kinds.insert(k, (t / n as f64 / 1e3).into());
     }
     Ok(serde_json::json!({"steps": n, "us_per_step_by_kind": kinds, "us_per_step_total": total}))
+}
+
+/// The GPU SEANet (stt-wgpu `mimi`) over `frames` frames, one per call and
+/// `chunk` per call: ms per frame, host wait and read-back included.
+fn gpu_seanet(
+    model: &Model,
+    pcm: &[f32],
+    frames: usize,
+    chunk: usize,
+) -> Result<serde_json::Value> {
+    let fs = stt_model::config::FRAME_SAMPLES;
+    let pcm = &pcm[..(pcm.len() / fs).min(frames) * fs];
+    let gpu = block_on(stt_wgpu::device::Gpu::new(
+        false,
+        stt_wgpu::FeatureRequest::default(),
+    ))?;
+    let adapter = gpu.caps.adapter.clone();
+    let mut seanet = stt_wgpu::mimi::GpuSeanet::new(gpu, &model.mimi, &model.config, chunk)?;
+    let mut out = serde_json::json!({"adapter": adapter});
+    for (name, per_call) in [("frame_by_frame", 1), ("chunked", chunk)] {
+        seanet.reset();
+        block_on(seanet.encode(&pcm[..per_call * fs]))?; // pipelines compiled, buffers touched
+        seanet.reset();
+        let start = now_ms();
+        for part in pcm.chunks(per_call * fs) {
+            block_on(seanet.encode(part))?;
+        }
+        out[name] = serde_json::json!({
+            "chunk_frames": per_call,
+            "ms_per_frame": (now_ms() - start) / (pcm.len() / fs).max(1) as f64,
+        });
+    }
+    Ok(out)
 }
 
 pub fn run(args: BenchArgs) -> Result<bool> {
@@ -165,6 +202,12 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             "threads".into(),
             candle_core::utils::get_num_threads().into(),
         );
+        if args.gpu_seanet {
+            figures.insert(
+                "gpu_seanet".into(),
+                gpu_seanet(&model, &pcm, n, args.mimi_chunk)?,
+            );
+        }
         out["mimi"] = figures.into();
     }
     if let Some(n) = args.cpu_steps {

@@ -25,6 +25,11 @@ const WEIGHTS_Q8: &str = include_str!("kernels/weights_q8.wgsl");
 const WEIGHTS_Q4: &str = include_str!("kernels/weights_q4.wgsl");
 const REDUCE_WORKGROUP: &str = include_str!("kernels/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP: &str = include_str!("kernels/reduce_subgroup.wgsl");
+pub const CONV1D: &str = include_str!("kernels/conv1d.wgsl");
+pub const CONV_HISTORY: &str = include_str!("kernels/conv_history.wgsl");
+/// Invocations per workgroup of conv1d.wgsl and conv_history.wgsl (one
+/// output column each).
+pub const CONV_WORKGROUP: u32 = 64;
 
 /// A weight layout the matvec kernel reads (`kernels/weights_*.wgsl`;
 /// `repack` turns file formats into these).
@@ -234,6 +239,11 @@ mod tests {
 
         let argmax = parse("argmax_heads", ARGMAX_HEADS);
         assert_eq!(wgsl_const(&argmax, "WG"), ARGMAX_WORKGROUP);
+
+        for (name, source) in [("conv1d", CONV1D), ("conv_history", CONV_HISTORY)] {
+            let module = parse(name, source);
+            assert_eq!(wgsl_const(&module, "WG"), CONV_WORKGROUP as usize);
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   [`attention`]: the attention op's pipeline.
 //! - [`engine`]: [`GpuStepper`], which implements `stt_model::LmStepper`,
 //!   so `stt_model::Session` runs it unchanged; one queue submit per step.
+//! - [`mimi`]: Mimi's encoder on the GPU, stage by stage (SEANet so far).
 //! - [`ops`] (native): the kernels as candle custom ops.
 //! - [`probe`] (native): bandwidth probes for benchmarks.
 
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod kernels;
 pub mod matvec;
+pub mod mimi;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod ops;
 pub mod pipelines;

@@ -1,0 +1,90 @@
+// conv1d.wgsl — one streaming causal 1-D convolution of Mimi's encoder
+// (SEANet convs, the downsampling conv), optionally with ELU on its inputs
+// and a residual added to its outputs.
+//
+// Bindings (group 0):
+//   0 params    uniform ConvParams: frames = 80 ms frames in this call
+//   1 input     storage read  f32 [C_IN][IN_ROW]: per channel, IN_HISTORY
+//               columns kept from the previous call (zeros at stream start),
+//               then this call's frames·T_IN_PER_FRAME new columns
+//   2 weight    storage read  f32 [C_OUT][C_IN][K], as stored upstream
+//   3 bias      storage read  f32 [C_OUT] (zeros for a conv without bias)
+//   4 residual  storage read  f32 [C_OUT][RES_ROW]; read at RES_OFFSET + t
+//               when RESIDUAL == 1 (SEANet's skip: x + block(x)), else unused
+//   5 output    storage read_write f32 [C_OUT][OUT_ROW]; written at
+//               OUT_OFFSET + t (the next conv's history comes first)
+// Layout: channel-major rows; column t of the output reads input columns
+// t·STRIDE … t·STRIDE + (K−1)·DILATION (IN_HISTORY = (K−1)·DILATION + 1 −
+// STRIDE, so output 0 is the first window ending in new input).
+// Workgroup: 64 output columns of one output channel; grid = (ceil(T_out /
+// 64), C_OUT) with T_out = frames · T_OUT_PER_FRAME; invocations past T_out
+// return.
+// Bounds: the host sizes every row for the largest chunk it accepts.
+// CPU reference: moshi `StreamableConv1d::step` (candle conv1d, padding 0,
+// on the history ‖ input concatenation), with `ELU(1)` applied first
+// (`SeaNetEncoder::step`, `SeaNetResnetBlock::step`). Equal up to f32
+// summation order: C_IN·K products per output.
+
+struct ConvParams {
+    frames: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+override C_IN: u32;
+override C_OUT: u32;
+override K: u32;
+override STRIDE: u32;
+override DILATION: u32 = 1u;
+override ELU_INPUT: u32 = 0u;
+override RESIDUAL: u32 = 0u;
+override IN_ROW: u32;
+override OUT_ROW: u32;
+override OUT_OFFSET: u32;
+override RES_ROW: u32 = 0u;
+override RES_OFFSET: u32 = 0u;
+override T_OUT_PER_FRAME: u32;
+
+@group(0) @binding(0) var<uniform> params: ConvParams;
+@group(0) @binding(1) var<storage, read> input: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;
+
+// ELU with alpha 1, as candle's `Activation::Elu(1.)`: x for x ≥ 0, else e^x − 1.
+fn elu(x: f32) -> f32 {
+    if x >= 0.0 {
+        return x;
+    }
+    return exp(x) - 1.0;
+}
+
+const WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    let co = gid.y;
+    if t >= params.frames * T_OUT_PER_FRAME || co >= C_OUT {
+        return;
+    }
+    var acc = 0.0;
+    for (var ci = 0u; ci < C_IN; ci++) {
+        let w = (co * C_IN + ci) * K;
+        let x = ci * IN_ROW + t * STRIDE;
+        for (var j = 0u; j < K; j++) {
+            var v = input[x + j * DILATION];
+            if ELU_INPUT == 1u {
+                v = elu(v);
+            }
+            acc = fma(weight[w + j], v, acc);
+        }
+    }
+    acc += bias[co];
+    if RESIDUAL == 1u {
+        acc = residual[co * RES_ROW + RES_OFFSET + t] + acc;
+    }
+    output[co * OUT_ROW + OUT_OFFSET + t] = acc;
+}

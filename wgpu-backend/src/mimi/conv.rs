@@ -1,0 +1,215 @@
+//! Streaming causal convolutions on the GPU (conv1d.wgsl), chained through
+//! [`Signal`] buffers that keep each conv's history between calls
+//! (conv_history.wgsl), so one frame or many frames per call give the same
+//! outputs.
+
+use stt_model::weights::safetensors::SafetensorsFile;
+
+use crate::device::Gpu;
+use crate::error::{GpuError, Result};
+use crate::kernels::{CONV1D, CONV_HISTORY, CONV_WORKGROUP};
+use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFORM};
+
+/// The per-call uniform both kernels read (`ConvParams`).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct ConvParams {
+    pub frames: u32,
+    pub _pad: [u32; 3],
+}
+
+/// A conv input (or any activation): `channels` rows of `history` columns
+/// kept from the last call, then up to `max_frames · per_frame` new ones.
+/// Zeros at creation, as moshi pads a stream's first call
+/// (`PadMode::Constant`).
+pub(crate) struct Signal {
+    pub buffer: wgpu::Buffer,
+    pub channels: u32,
+    pub history: u32,
+    /// New columns per 80 ms frame.
+    pub per_frame: u32,
+    /// Columns per row.
+    pub row: u32,
+}
+
+impl Signal {
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        channels: usize,
+        history: usize,
+        per_frame: usize,
+        max_frames: usize,
+    ) -> Result<Self> {
+        let row = history + per_frame * max_frames;
+        use wgpu::BufferUsages as U;
+        let buffer = gpu.empty_buffer(
+            name,
+            (4 * channels * row) as u64,
+            U::STORAGE | U::COPY_SRC | U::COPY_DST,
+        )?;
+        Ok(Self {
+            buffer,
+            channels: channels as u32,
+            history: history as u32,
+            per_frame: per_frame as u32,
+            row: row as u32,
+        })
+    }
+}
+
+/// One conv of the chain, as moshi's `StreamableConv1d` holds it.
+pub(crate) struct ConvSpec<'a> {
+    /// The tensor prefix: `{prefix}.weight`, `{prefix}.bias`.
+    pub prefix: &'a str,
+    pub kernel: usize,
+    pub stride: usize,
+    pub bias: bool,
+    /// ELU(1) on the inputs (SEANet applies it before most convs).
+    pub elu_input: bool,
+}
+
+pub(crate) struct Conv {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    c_out: u32,
+    out_per_frame: u32,
+    /// Kept for the bind group's lifetime.
+    _weights: [wgpu::Buffer; 2],
+}
+
+fn f32_tensor(weights: &SafetensorsFile, name: &str, want: &[usize]) -> Result<Vec<f32>> {
+    let t = weights.tensor(name, &candle_core::Device::Cpu)?;
+    if t.dims() != want {
+        return Err(GpuError::InvalidInput(format!(
+            "{}: tensor {name} has shape {:?}, expected {want:?}",
+            weights.file_name(),
+            t.dims()
+        )));
+    }
+    let t = t
+        .flatten_all()
+        .and_then(|t| t.to_dtype(candle_core::DType::F32));
+    let v = t.and_then(|t| t.to_vec1::<f32>());
+    v.map_err(|e| GpuError::InvalidInput(format!("{}: {name}: {e}", weights.file_name())))
+}
+
+impl Conv {
+    /// Reads `input` (all its history and new columns), writes `output`
+    /// after its history; `residual` is added at its history offset.
+    pub fn new(
+        gpu: &Gpu,
+        weights: &SafetensorsFile,
+        spec: &ConvSpec,
+        params: &wgpu::Buffer,
+        input: &Signal,
+        output: &Signal,
+        residual: Option<&Signal>,
+    ) -> Result<Self> {
+        let (c_in, c_out) = (input.channels as usize, output.channels as usize);
+        let history = spec.kernel - spec.stride;
+        if input.history as usize != history
+            || input.per_frame as usize != output.per_frame as usize * spec.stride
+        {
+            return Err(GpuError::Unsupported(format!(
+                "{}: the conv chain's geometry does not fit (history {} for kernel {} stride {})",
+                spec.prefix, input.history, spec.kernel, spec.stride
+            )));
+        }
+        let weight = f32_tensor(
+            weights,
+            &format!("{}.weight", spec.prefix),
+            &[c_out, c_in, spec.kernel],
+        )?;
+        let bias = if spec.bias {
+            f32_tensor(weights, &format!("{}.bias", spec.prefix), &[c_out])?
+        } else {
+            vec![0.0; c_out]
+        };
+        use wgpu::BufferUsages as U;
+        let weight = gpu.buffer_with(spec.prefix, bytemuck::cast_slice(&weight), U::STORAGE)?;
+        let bias = gpu.buffer_with(spec.prefix, bytemuck::cast_slice(&bias), U::STORAGE)?;
+        let layout = bind_layout(&gpu.device, "conv1d", &[UNIFORM, RO, RO, RO, RO, RW]);
+        let module = shader(gpu, "conv1d", CONV1D);
+        let (res_row, res_offset) = residual.map_or((0, 0), |r| (r.row, r.history));
+        let constants = [
+            ("C_IN", c_in as f64),
+            ("C_OUT", c_out as f64),
+            ("K", spec.kernel as f64),
+            ("STRIDE", spec.stride as f64),
+            ("ELU_INPUT", spec.elu_input as u32 as f64),
+            ("RESIDUAL", residual.is_some() as u32 as f64),
+            ("IN_ROW", input.row as f64),
+            ("OUT_ROW", output.row as f64),
+            ("OUT_OFFSET", output.history as f64),
+            ("RES_ROW", res_row as f64),
+            ("RES_OFFSET", res_offset as f64),
+            ("T_OUT_PER_FRAME", output.per_frame as f64),
+        ];
+        let pipeline = pipeline(gpu, spec.prefix, &layout, &module, &constants);
+        // An unused residual binding still needs a buffer: the input.
+        let res = residual.map_or(&input.buffer, |r| &r.buffer);
+        let bind_group = bind_group(
+            &gpu.device,
+            spec.prefix,
+            &layout,
+            &[params, &input.buffer, &weight, &bias, res, &output.buffer],
+        );
+        Ok(Self {
+            pipeline,
+            bind_group,
+            c_out: c_out as u32,
+            out_per_frame: output.per_frame,
+            _weights: [weight, bias],
+        })
+    }
+
+    pub fn record(&self, pass: &mut wgpu::ComputePass, frames: u32) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let columns = frames * self.out_per_frame;
+        pass.dispatch_workgroups(columns.div_ceil(CONV_WORKGROUP), self.c_out, 1);
+    }
+}
+
+/// Moves a [`Signal`]'s last `history` columns to its front once the conv
+/// reading it has run.
+pub(crate) struct HistoryShift {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    channels: u32,
+    history: u32,
+}
+
+impl HistoryShift {
+    pub fn new(gpu: &Gpu, name: &str, params: &wgpu::Buffer, signal: &Signal) -> Result<Self> {
+        if signal.per_frame < signal.history {
+            return Err(GpuError::Unsupported(format!(
+                "{name}: history {} longer than one frame ({})",
+                signal.history, signal.per_frame
+            )));
+        }
+        let layout = bind_layout(&gpu.device, "conv history", &[UNIFORM, RW]);
+        let module = shader(gpu, "conv history", CONV_HISTORY);
+        let constants = [
+            ("C", signal.channels as f64),
+            ("ROW", signal.row as f64),
+            ("HISTORY", signal.history as f64),
+            ("T_PER_FRAME", signal.per_frame as f64),
+        ];
+        let pipeline = pipeline(gpu, name, &layout, &module, &constants);
+        let bind_group = bind_group(&gpu.device, name, &layout, &[params, &signal.buffer]);
+        Ok(Self {
+            pipeline,
+            bind_group,
+            channels: signal.channels,
+            history: signal.history,
+        })
+    }
+
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.history.div_ceil(CONV_WORKGROUP), self.channels, 1);
+    }
+}
