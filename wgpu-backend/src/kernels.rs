@@ -27,6 +27,15 @@ const REDUCE_WORKGROUP: &str = include_str!("kernels/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP: &str = include_str!("kernels/reduce_subgroup.wgsl");
 pub const CONV1D: &str = include_str!("kernels/conv1d.wgsl");
 pub const CONV_HISTORY: &str = include_str!("kernels/conv_history.wgsl");
+pub const MIMI_LAYER_NORM: &str = include_str!("kernels/mimi_layer_norm.wgsl");
+pub const MIMI_ROPE_KV: &str = include_str!("kernels/mimi_rope_kv.wgsl");
+pub const MIMI_ATTENTION: &str = include_str!("kernels/mimi_attention.wgsl");
+/// mimi_attention.wgsl: invocations per workgroup (= the head dimension it
+/// supports) and the most keys one position attends to.
+pub const MIMI_ATTENTION_WORKGROUP: usize = 64;
+pub const MIMI_ATTENTION_MAX_KEYS: usize = 256;
+/// mimi_rope_kv.wgsl and mimi_layer_norm.wgsl workgroups.
+pub const MIMI_ROPE_WORKGROUP: u32 = 64;
 /// Invocations per workgroup of conv1d.wgsl and conv_history.wgsl (one
 /// output column each).
 pub const CONV_WORKGROUP: u32 = 64;
@@ -244,6 +253,12 @@ mod tests {
             let module = parse(name, source);
             assert_eq!(wgsl_const(&module, "WG"), CONV_WORKGROUP as usize);
         }
+        let attention = parse("mimi_attention", MIMI_ATTENTION);
+        assert_eq!(wgsl_const(&attention, "WG"), MIMI_ATTENTION_WORKGROUP);
+        assert_eq!(wgsl_const(&attention, "MAX_KEYS"), MIMI_ATTENTION_MAX_KEYS);
+        let rope = parse("mimi_rope_kv", MIMI_ROPE_KV);
+        assert_eq!(wgsl_const(&rope, "WG"), MIMI_ROPE_WORKGROUP as usize);
+        parse("mimi_layer_norm", MIMI_LAYER_NORM);
     }
 
     #[test]

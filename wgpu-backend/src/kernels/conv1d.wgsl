@@ -1,6 +1,7 @@
 // conv1d.wgsl — one streaming causal 1-D convolution of Mimi's encoder
-// (SEANet convs, the downsampling conv), optionally with ELU on its inputs
-// and a residual added to its outputs.
+// (SEANet convs, the downsampling conv; with K = 1, the encoder
+// transformer's linear layers), optionally with an activation on its
+// inputs, a per-channel scale on its outputs and a residual added.
 //
 // Bindings (group 0):
 //   0 params    uniform ConvParams: frames = 80 ms frames in this call
@@ -13,6 +14,8 @@
 //               when RESIDUAL == 1 (SEANet's skip: x + block(x)), else unused
 //   5 output    storage read_write f32 [C_OUT][OUT_ROW]; written at
 //               OUT_OFFSET + t (the next conv's history comes first)
+//   6 scale     storage read  f32 [C_OUT]: multiplies the conv's output
+//               before the residual when SCALE == 1 (moshi's LayerScale)
 // Layout: channel-major rows; column t of the output reads input columns
 // t·STRIDE … t·STRIDE + (K−1)·DILATION (IN_HISTORY = (K−1)·DILATION + 1 −
 // STRIDE, so output 0 is the first window ending in new input).
@@ -20,16 +23,20 @@
 // 64), C_OUT) with T_out = frames · T_OUT_PER_FRAME; invocations past T_out
 // return.
 // Bounds: the host sizes every row for the largest chunk it accepts.
+// Activation on inputs (ACT): 0 none, 1 ELU(1) (`SeaNetEncoder::step`,
+// `SeaNetResnetBlock::step`), 2 GELU with erf (moshi `Mlp`: `gelu_erf`).
 // CPU reference: moshi `StreamableConv1d::step` (candle conv1d, padding 0,
-// on the history ‖ input concatenation), with `ELU(1)` applied first
-// (`SeaNetEncoder::step`, `SeaNetResnetBlock::step`). Equal up to f32
-// summation order: C_IN·K products per output.
+// on the history ‖ input concatenation); for K = 1, candle `Linear`
+// without bias, then `LayerScale` and the residual add of
+// `StreamingTransformerLayer::forward`. Equal up to f32 summation order
+// (C_IN·K products per output) and, for GELU, erf's approximation
+// (|error| ≤ 1.5e-7, Abramowitz–Stegun 7.1.26).
 
 struct ConvParams {
     frames: u32,
+    start: u32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 override C_IN: u32;
@@ -37,7 +44,8 @@ override C_OUT: u32;
 override K: u32;
 override STRIDE: u32;
 override DILATION: u32 = 1u;
-override ELU_INPUT: u32 = 0u;
+override ACT: u32 = 0u;
+override SCALE: u32 = 0u;
 override RESIDUAL: u32 = 0u;
 override IN_ROW: u32;
 override OUT_ROW: u32;
@@ -52,6 +60,7 @@ override T_OUT_PER_FRAME: u32;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
+@group(0) @binding(6) var<storage, read> scale: array<f32>;
 
 // ELU with alpha 1, as candle's `Activation::Elu(1.)`: x for x ≥ 0, else e^x − 1.
 fn elu(x: f32) -> f32 {
@@ -62,6 +71,24 @@ fn elu(x: f32) -> f32 {
 }
 
 const WG: u32 = 64u;
+
+// erf by Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7).
+fn erf(x: f32) -> f32 {
+    let z = abs(x);
+    let t = 1.0 / (1.0 + 0.3275911 * z);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - poly * exp(-z * z));
+}
+
+fn activate(x: f32) -> f32 {
+    if ACT == 1u {
+        return elu(x);
+    }
+    if ACT == 2u {
+        return 0.5 * x * (1.0 + erf(x * 0.70710678118654752));
+    }
+    return x;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -75,14 +102,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let w = (co * C_IN + ci) * K;
         let x = ci * IN_ROW + t * STRIDE;
         for (var j = 0u; j < K; j++) {
-            var v = input[x + j * DILATION];
-            if ELU_INPUT == 1u {
-                v = elu(v);
-            }
-            acc = fma(weight[w + j], v, acc);
+            acc = fma(weight[w + j], activate(input[x + j * DILATION]), acc);
         }
     }
     acc += bias[co];
+    if SCALE == 1u {
+        acc *= scale[co];
+    }
     if RESIDUAL == 1u {
         acc = residual[co * RES_ROW + RES_OFFSET + t] + acc;
     }

@@ -15,9 +15,9 @@
 
 struct ConvParams {
     frames: u32,
+    start: u32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 override C: u32;

@@ -15,7 +15,10 @@ use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFOR
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct ConvParams {
     pub frames: u32,
-    pub _pad: [u32; 3],
+    /// Stream position of this call's first new column (transformer
+    /// positions, 25 Hz).
+    pub start: u32,
+    pub _pad: [u32; 2],
 }
 
 /// A conv input (or any activation): `channels` rows of `history` columns
@@ -58,15 +61,57 @@ impl Signal {
     }
 }
 
-/// One conv of the chain, as moshi's `StreamableConv1d` holds it.
-pub(crate) struct ConvSpec<'a> {
-    /// The tensor prefix: `{prefix}.weight`, `{prefix}.bias`.
-    pub prefix: &'a str,
+/// What a conv applies to its inputs first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Act {
+    None = 0,
+    /// ELU(1), before most SEANet convs.
+    Elu = 1,
+    /// GELU with erf, between the transformer MLP's two linears.
+    GeluErf = 2,
+}
+
+/// One conv of the chain, as moshi's `StreamableConv1d` (or, with kernel
+/// 1 and a 2-D weight, a `Linear`) holds it.
+pub(crate) struct ConvSpec {
+    /// Tensor names in the Mimi file.
+    pub weight: String,
+    pub bias: Option<String>,
+    /// A per-output-channel scale (moshi `LayerScale`), before the residual.
+    pub scale: Option<String>,
     pub kernel: usize,
     pub stride: usize,
-    pub bias: bool,
-    /// ELU(1) on the inputs (SEANet applies it before most convs).
-    pub elu_input: bool,
+    /// A 2-D `[out][in]` weight (a linear layer; kernel 1).
+    pub linear: bool,
+    pub act: Act,
+}
+
+impl ConvSpec {
+    /// A SEANet conv: `{prefix}.weight`, `{prefix}.bias`.
+    pub fn conv(prefix: &str, kernel: usize, stride: usize, act: Act) -> Self {
+        Self {
+            weight: format!("{prefix}.weight"),
+            bias: Some(format!("{prefix}.bias")),
+            scale: None,
+            kernel,
+            stride,
+            linear: false,
+            act,
+        }
+    }
+
+    /// A linear layer without bias.
+    pub fn linear(weight: String, act: Act, scale: Option<String>) -> Self {
+        Self {
+            weight,
+            bias: None,
+            scale,
+            kernel: 1,
+            stride: 1,
+            linear: true,
+            act,
+        }
+    }
 }
 
 pub(crate) struct Conv {
@@ -75,7 +120,7 @@ pub(crate) struct Conv {
     c_out: u32,
     out_per_frame: u32,
     /// Kept for the bind group's lifetime.
-    _weights: [wgpu::Buffer; 2],
+    _weights: [wgpu::Buffer; 3],
 }
 
 fn f32_tensor(weights: &SafetensorsFile, name: &str, want: &[usize]) -> Result<Vec<f32>> {
@@ -113,23 +158,29 @@ impl Conv {
         {
             return Err(GpuError::Unsupported(format!(
                 "{}: the conv chain's geometry does not fit (history {} for kernel {} stride {})",
-                spec.prefix, input.history, spec.kernel, spec.stride
+                spec.weight, input.history, spec.kernel, spec.stride
             )));
         }
-        let weight = f32_tensor(
-            weights,
-            &format!("{}.weight", spec.prefix),
-            &[c_out, c_in, spec.kernel],
-        )?;
-        let bias = if spec.bias {
-            f32_tensor(weights, &format!("{}.bias", spec.prefix), &[c_out])?
+        let shape: &[usize] = if spec.linear {
+            &[c_out, c_in]
         } else {
-            vec![0.0; c_out]
+            &[c_out, c_in, spec.kernel]
+        };
+        let weight = f32_tensor(weights, &spec.weight, shape)?;
+        let bias = match &spec.bias {
+            Some(name) => f32_tensor(weights, name, &[c_out])?,
+            None => vec![0.0; c_out],
+        };
+        let scale = match &spec.scale {
+            Some(name) => f32_tensor(weights, name, &[c_out])?,
+            None => vec![1.0; c_out],
         };
         use wgpu::BufferUsages as U;
-        let weight = gpu.buffer_with(spec.prefix, bytemuck::cast_slice(&weight), U::STORAGE)?;
-        let bias = gpu.buffer_with(spec.prefix, bytemuck::cast_slice(&bias), U::STORAGE)?;
-        let layout = bind_layout(&gpu.device, "conv1d", &[UNIFORM, RO, RO, RO, RO, RW]);
+        let label = &spec.weight;
+        let weight = gpu.buffer_with(label, bytemuck::cast_slice(&weight), U::STORAGE)?;
+        let bias = gpu.buffer_with(label, bytemuck::cast_slice(&bias), U::STORAGE)?;
+        let scale = gpu.buffer_with(label, bytemuck::cast_slice(&scale), U::STORAGE)?;
+        let layout = bind_layout(&gpu.device, "conv1d", &[UNIFORM, RO, RO, RO, RO, RW, RO]);
         let module = shader(gpu, "conv1d", CONV1D);
         let (res_row, res_offset) = residual.map_or((0, 0), |r| (r.row, r.history));
         let constants = [
@@ -137,7 +188,8 @@ impl Conv {
             ("C_OUT", c_out as f64),
             ("K", spec.kernel as f64),
             ("STRIDE", spec.stride as f64),
-            ("ELU_INPUT", spec.elu_input as u32 as f64),
+            ("ACT", spec.act as u32 as f64),
+            ("SCALE", spec.scale.is_some() as u32 as f64),
             ("RESIDUAL", residual.is_some() as u32 as f64),
             ("IN_ROW", input.row as f64),
             ("OUT_ROW", output.row as f64),
@@ -146,21 +198,29 @@ impl Conv {
             ("RES_OFFSET", res_offset as f64),
             ("T_OUT_PER_FRAME", output.per_frame as f64),
         ];
-        let pipeline = pipeline(gpu, spec.prefix, &layout, &module, &constants);
+        let pipeline = pipeline(gpu, label, &layout, &module, &constants);
         // An unused residual binding still needs a buffer: the input.
         let res = residual.map_or(&input.buffer, |r| &r.buffer);
         let bind_group = bind_group(
             &gpu.device,
-            spec.prefix,
+            label,
             &layout,
-            &[params, &input.buffer, &weight, &bias, res, &output.buffer],
+            &[
+                params,
+                &input.buffer,
+                &weight,
+                &bias,
+                res,
+                &output.buffer,
+                &scale,
+            ],
         );
         Ok(Self {
             pipeline,
             bind_group,
             c_out: c_out as u32,
             out_per_frame: output.per_frame,
-            _weights: [weight, bias],
+            _weights: [weight, bias, scale],
         })
     }
 

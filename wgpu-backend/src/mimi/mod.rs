@@ -4,11 +4,13 @@
 //!
 //! - [`conv`]: streaming causal convolutions and their histories.
 //! - [`seanet`]: the SEANet encoder (24 kHz → 25 Hz latents).
+//! - [`transformer`]: the encoder transformer (8 layers, rolling window).
 //!
-//! Still on the CPU (moshi): the encoder transformer, the downsampling conv
-//! and the quantizer.
+//! Still on the CPU (moshi): the downsampling conv and the quantizer.
 
 pub(crate) mod conv;
 pub mod seanet;
+pub mod transformer;
 
 pub use seanet::GpuSeanet;
+pub use transformer::GpuTransformerRunner;

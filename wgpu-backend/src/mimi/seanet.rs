@@ -13,7 +13,7 @@
 use stt_model::config::{Config, FRAME_SAMPLES};
 use stt_model::weights::safetensors::SafetensorsFile;
 
-use super::conv::{Conv, ConvParams, ConvSpec, HistoryShift, Signal};
+use super::conv::{Act, Conv, ConvParams, ConvSpec, HistoryShift, Signal};
 use crate::device::{compute_pass, Gpu};
 use crate::error::{GpuError, Result};
 
@@ -75,13 +75,7 @@ impl GpuSeanet {
             sc.residual_kernel_size - 1,
             per_frame,
         )?;
-        let spec = ConvSpec {
-            prefix: &layer(0),
-            kernel: sc.kernel_size,
-            stride: 1,
-            bias: true,
-            elu_input: false,
-        };
+        let spec = ConvSpec::conv(&layer(0), sc.kernel_size, 1, Act::None);
         convs.push(Conv::new(&gpu, weights, &spec, &params, &input, &x, None)?);
         let mut index = 1;
         for (stage, &ratio) in sc.ratios.iter().rev().enumerate() {
@@ -93,21 +87,9 @@ impl GpuSeanet {
                 2 * ratio - ratio,
                 per_frame,
             )?;
-            let a = ConvSpec {
-                prefix: &block(index, 1),
-                kernel: sc.residual_kernel_size,
-                stride: 1,
-                bias: true,
-                elu_input: true,
-            };
+            let a = ConvSpec::conv(&block(index, 1), sc.residual_kernel_size, 1, Act::Elu);
             convs.push(Conv::new(&gpu, weights, &a, &params, &x, &y, None)?);
-            let b = ConvSpec {
-                prefix: &block(index, 3),
-                kernel: 1,
-                stride: 1,
-                bias: true,
-                elu_input: true,
-            };
+            let b = ConvSpec::conv(&block(index, 3), 1, 1, Act::Elu);
             convs.push(Conv::new(&gpu, weights, &b, &params, &y, &d, Some(&x))?);
             per_frame /= ratio;
             let next_history = if stage + 1 == sc.ratios.len() {
@@ -121,13 +103,7 @@ impl GpuSeanet {
                 next_history,
                 per_frame,
             )?;
-            let down = ConvSpec {
-                prefix: &layer(index + 2),
-                kernel: 2 * ratio,
-                stride: ratio,
-                bias: true,
-                elu_input: true,
-            };
+            let down = ConvSpec::conv(&layer(index + 2), 2 * ratio, ratio, Act::Elu);
             convs.push(Conv::new(&gpu, weights, &down, &params, &d, &next, None)?);
             signals.push(std::mem::replace(&mut x, next));
             signals.push(d);
@@ -135,13 +111,7 @@ impl GpuSeanet {
             channels *= 2;
         }
         let output = signal("seanet output", sc.dimension, 0, per_frame)?;
-        let last = ConvSpec {
-            prefix: &layer(index + 1),
-            kernel: sc.last_kernel_size,
-            stride: 1,
-            bias: true,
-            elu_input: true,
-        };
+        let last = ConvSpec::conv(&layer(index + 1), sc.last_kernel_size, 1, Act::Elu);
         convs.push(Conv::new(&gpu, weights, &last, &params, &x, &output, None)?);
         signals.push(x);
         let mut shifts = vec![HistoryShift::new(
@@ -195,7 +165,8 @@ impl GpuSeanet {
         let q = &self.gpu.queue;
         let p = ConvParams {
             frames: frames as u32,
-            _pad: [0; 3],
+            start: 0,
+            _pad: [0; 2],
         };
         q.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
         q.write_buffer(

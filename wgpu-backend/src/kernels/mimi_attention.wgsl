@@ -1,0 +1,110 @@
+// mimi_attention.wgsl — causal attention of Mimi's encoder transformer over
+// its rolling window, for many new positions at once, with the keys each
+// position sees when the transformer is stepped one frame at a time.
+//
+// Bindings (group 0):
+//   0 params   uniform ConvParams (conv1d.wgsl): frames, start
+//   1 q        storage read  f32 [D][ROW]: rotated queries (mimi_rope_kv.wgsl)
+//   2 k_cache  storage read  f32 [RING][D]
+//   3 v_cache  storage read  f32 [RING][D]
+//   4 output   storage read_write f32 [D][ROW]: per head, softmax(q·k/√d)·v
+// Window: moshi keeps the last CONTEXT keys (a rotating cache of CONTEXT)
+// after appending each frame's P positions, and masks k > p. So position p
+// sees keys lo … p with lo = max(0, e − CONTEXT + 1), e the last position
+// of p's frame (P·⌊p/P⌋ + P − 1). RING ≥ CONTEXT + P·max_frames, so this
+// call's writes never overwrite a key it reads.
+// Workgroup: WG (= HEAD_DIM) invocations for one (position, head); grid =
+// (1, frames·P, heads). Scores live in workgroup memory (≤ CONTEXT ≤ MAX_KEYS).
+// CPU reference: moshi `StreamingMultiheadAttention::forward` with
+// `Transformer::step` per frame (candle matmul, softmax_last_dim, matmul).
+// Equal up to f32 summation order.
+
+struct ConvParams {
+    frames: u32,
+    start: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+const WG: u32 = 64u;
+const MAX_KEYS: u32 = 256u;
+
+override D: u32;
+override HEAD_DIM: u32;
+override ROW: u32;
+override RING: u32;
+override P: u32;
+override CONTEXT: u32;
+
+@group(0) @binding(0) var<uniform> params: ConvParams;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
+@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+
+var<workgroup> qh: array<f32, WG>;
+var<workgroup> scores: array<f32, MAX_KEYS>;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let t = wid.y;
+    let h = wid.z;
+    let lid = lid3.x;
+    let p = params.start + t;
+    let e = (p / P) * P + P - 1u;
+    var lo = 0u;
+    if e + 1u > CONTEXT {
+        lo = e + 1u - CONTEXT;
+    }
+    let n = p - lo + 1u;
+    let base = h * HEAD_DIM;
+    if lid < HEAD_DIM {
+        qh[lid] = q[(base + lid) * ROW + t];
+    }
+    workgroupBarrier();
+    let scale = 1.0 / sqrt(f32(HEAD_DIM));
+    var m = -3.0e38;
+    for (var j = lid; j < n; j += WG) {
+        let row = ((lo + j) % RING) * D + base;
+        var s = 0.0;
+        for (var d = 0u; d < HEAD_DIM; d++) {
+            s = fma(qh[d], k_cache[row + d], s);
+        }
+        s *= scale;
+        scores[j] = s;
+        m = max(m, s);
+    }
+    partial[lid] = m;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s /= 2u) {
+        if lid < s {
+            partial[lid] = max(partial[lid], partial[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    let top = partial[0];
+    workgroupBarrier();
+    var sum = 0.0;
+    for (var j = lid; j < n; j += WG) {
+        let w = exp(scores[j] - top);
+        scores[j] = w;
+        sum += w;
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s /= 2u) {
+        if lid < s {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    if lid < HEAD_DIM {
+        var acc = 0.0;
+        for (var j = 0u; j < n; j++) {
+            acc = fma(scores[j], v_cache[((lo + j) % RING) * D + base + lid], acc);
+        }
+        output[(base + lid) * ROW + t] = acc / total;
+    }
+}
