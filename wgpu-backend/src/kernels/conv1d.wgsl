@@ -4,7 +4,8 @@
 // inputs, a per-channel scale on its outputs and a residual added.
 //
 // Bindings (group 0):
-//   0 params    uniform ConvParams: frames = 80 ms frames in this call
+//   0 params    uniform ConvParams: frames = 80 ms frames in this call;
+//               first = 1 on a stream's first call
 //   1 input     storage read  f32 [C_IN][IN_ROW]: per channel, IN_HISTORY
 //               columns kept from the previous call (zeros at stream start),
 //               then this call's frames·T_IN_PER_FRAME new columns
@@ -16,6 +17,8 @@
 //               OUT_OFFSET + t (the next conv's history comes first)
 //   6 scale     storage read  f32 [C_OUT]: multiplies the conv's output
 //               before the residual when SCALE == 1 (moshi's LayerScale)
+// REPLICATE == 1 (moshi `PadMode::Replicate`, the downsampling conv): on a
+// stream's first call the history columns read as the first new column.
 // Layout: channel-major rows; column t of the output reads input columns
 // t·STRIDE … t·STRIDE + (K−1)·DILATION (IN_HISTORY = (K−1)·DILATION + 1 −
 // STRIDE, so output 0 is the first window ending in new input).
@@ -35,8 +38,8 @@
 struct ConvParams {
     frames: u32,
     start: u32,
-    _pad0: u32,
-    _pad1: u32,
+    first: u32,
+    _pad: u32,
 }
 
 override C_IN: u32;
@@ -47,6 +50,8 @@ override DILATION: u32 = 1u;
 override ACT: u32 = 0u;
 override SCALE: u32 = 0u;
 override RESIDUAL: u32 = 0u;
+override REPLICATE: u32 = 0u;
+override IN_HISTORY: u32 = 0u;
 override IN_ROW: u32;
 override OUT_ROW: u32;
 override OUT_OFFSET: u32;
@@ -100,9 +105,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc = 0.0;
     for (var ci = 0u; ci < C_IN; ci++) {
         let w = (co * C_IN + ci) * K;
-        let x = ci * IN_ROW + t * STRIDE;
         for (var j = 0u; j < K; j++) {
-            acc = fma(weight[w + j], activate(input[x + j * DILATION]), acc);
+            var col = t * STRIDE + j * DILATION;
+            if REPLICATE == 1u && params.first == 1u && col < IN_HISTORY {
+                col = IN_HISTORY;
+            }
+            acc = fma(weight[w + j], activate(input[ci * IN_ROW + col]), acc);
         }
     }
     acc += bias[co];

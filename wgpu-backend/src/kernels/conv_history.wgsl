@@ -16,8 +16,8 @@
 struct ConvParams {
     frames: u32,
     start: u32,
-    _pad0: u32,
-    _pad1: u32,
+    first: u32,
+    _pad: u32,
 }
 
 override C: u32;

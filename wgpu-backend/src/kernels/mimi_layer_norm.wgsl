@@ -17,8 +17,8 @@
 struct ConvParams {
     frames: u32,
     start: u32,
-    _pad0: u32,
-    _pad1: u32,
+    first: u32,
+    _pad: u32,
 }
 
 const WG: u32 = 256u;

@@ -12,13 +12,16 @@ use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFOR
 
 /// The per-call uniform both kernels read (`ConvParams`).
 #[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct ConvParams {
     pub frames: u32,
     /// Stream position of this call's first new column (transformer
     /// positions, 25 Hz).
     pub start: u32,
-    pub _pad: [u32; 2],
+    /// 1 on a stream's first call: convs padding by replication
+    /// (`PadMode::Replicate`) read their first new column for the history.
+    pub first: u32,
+    pub _pad: u32,
 }
 
 /// A conv input (or any activation): `channels` rows of `history` columns
@@ -84,6 +87,9 @@ pub(crate) struct ConvSpec {
     /// A 2-D `[out][in]` weight (a linear layer; kernel 1).
     pub linear: bool,
     pub act: Act,
+    /// The stream's first history replicates its first column (moshi
+    /// `PadMode::Replicate`) instead of zeros.
+    pub replicate: bool,
 }
 
 impl ConvSpec {
@@ -97,6 +103,7 @@ impl ConvSpec {
             stride,
             linear: false,
             act,
+            replicate: false,
         }
     }
 
@@ -110,6 +117,7 @@ impl ConvSpec {
             stride: 1,
             linear: true,
             act,
+            replicate: false,
         }
     }
 }
@@ -191,6 +199,8 @@ impl Conv {
             ("ACT", spec.act as u32 as f64),
             ("SCALE", spec.scale.is_some() as u32 as f64),
             ("RESIDUAL", residual.is_some() as u32 as f64),
+            ("REPLICATE", spec.replicate as u32 as f64),
+            ("IN_HISTORY", input.history as f64),
             ("IN_ROW", input.row as f64),
             ("OUT_ROW", output.row as f64),
             ("OUT_OFFSET", output.history as f64),

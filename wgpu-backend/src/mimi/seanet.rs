@@ -17,25 +17,26 @@ use super::conv::{Act, Conv, ConvParams, ConvSpec, HistoryShift, Signal};
 use crate::device::{compute_pass, Gpu};
 use crate::error::{GpuError, Result};
 
-pub struct GpuSeanet {
-    gpu: Gpu,
-    params: wgpu::Buffer,
+/// The SEANet stage: its convs, their histories, its output (the
+/// transformer's input).
+pub(crate) struct Seanet {
     input: Signal,
     convs: Vec<Conv>,
     shifts: Vec<HistoryShift>,
     /// Every signal with a history, to clear on reset.
     signals: Vec<Signal>,
-    output: Signal,
-    max_frames: usize,
+    pub(crate) output: Signal,
 }
 
-impl GpuSeanet {
+impl Seanet {
     /// Uploads the encoder's convs from the Mimi file and sizes every
-    /// buffer for calls of up to `max_frames` frames.
+    /// buffer for calls of up to `max_frames` frames; `params` is the
+    /// caller's `ConvParams` uniform.
     pub fn new(
-        gpu: Gpu,
+        gpu: &Gpu,
         weights: &SafetensorsFile,
         cfg: &Config,
+        params: &wgpu::Buffer,
         max_frames: usize,
     ) -> Result<Self> {
         let mc = cfg.mimi_config();
@@ -53,17 +54,12 @@ impl GpuSeanet {
             )));
         }
         let max_frames = max_frames.max(1);
-        let params = gpu.empty_buffer(
-            "seanet params",
-            std::mem::size_of::<ConvParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        )?;
         let mut convs = vec![];
         let mut signals = vec![];
         let mut per_frame = FRAME_SAMPLES;
         let mut channels = sc.n_filters;
         let signal = |name: &str, channels: usize, history: usize, per_frame: usize| {
-            Signal::new(&gpu, name, channels, history, per_frame, max_frames)
+            Signal::new(gpu, name, channels, history, per_frame, max_frames)
         };
         let layer = |i: usize| format!("encoder.model.{i}.conv.conv");
         let block = |i: usize, j: usize| format!("encoder.model.{i}.block.{j}.conv.conv");
@@ -76,7 +72,7 @@ impl GpuSeanet {
             per_frame,
         )?;
         let spec = ConvSpec::conv(&layer(0), sc.kernel_size, 1, Act::None);
-        convs.push(Conv::new(&gpu, weights, &spec, &params, &input, &x, None)?);
+        convs.push(Conv::new(gpu, weights, &spec, params, &input, &x, None)?);
         let mut index = 1;
         for (stage, &ratio) in sc.ratios.iter().rev().enumerate() {
             let hidden = channels / sc.compress;
@@ -88,9 +84,9 @@ impl GpuSeanet {
                 per_frame,
             )?;
             let a = ConvSpec::conv(&block(index, 1), sc.residual_kernel_size, 1, Act::Elu);
-            convs.push(Conv::new(&gpu, weights, &a, &params, &x, &y, None)?);
+            convs.push(Conv::new(gpu, weights, &a, params, &x, &y, None)?);
             let b = ConvSpec::conv(&block(index, 3), 1, 1, Act::Elu);
-            convs.push(Conv::new(&gpu, weights, &b, &params, &y, &d, Some(&x))?);
+            convs.push(Conv::new(gpu, weights, &b, params, &y, &d, Some(&x))?);
             per_frame /= ratio;
             let next_history = if stage + 1 == sc.ratios.len() {
                 sc.last_kernel_size - 1
@@ -104,7 +100,7 @@ impl GpuSeanet {
                 per_frame,
             )?;
             let down = ConvSpec::conv(&layer(index + 2), 2 * ratio, ratio, Act::Elu);
-            convs.push(Conv::new(&gpu, weights, &down, &params, &d, &next, None)?);
+            convs.push(Conv::new(gpu, weights, &down, params, &d, &next, None)?);
             signals.push(std::mem::replace(&mut x, next));
             signals.push(d);
             index += 3;
@@ -112,32 +108,85 @@ impl GpuSeanet {
         }
         let output = signal("seanet output", sc.dimension, 0, per_frame)?;
         let last = ConvSpec::conv(&layer(index + 1), sc.last_kernel_size, 1, Act::Elu);
-        convs.push(Conv::new(&gpu, weights, &last, &params, &x, &output, None)?);
+        convs.push(Conv::new(gpu, weights, &last, params, &x, &output, None)?);
         signals.push(x);
         let mut shifts = vec![HistoryShift::new(
-            &gpu,
+            gpu,
             "seanet input history",
-            &params,
+            params,
             &input,
         )?];
         for (i, s) in signals.iter().enumerate() {
             shifts.push(HistoryShift::new(
-                &gpu,
+                gpu,
                 &format!("seanet history {i}"),
-                &params,
+                params,
                 s,
             )?);
         }
         gpu.check()?;
         Ok(Self {
-            gpu,
-            params,
             input,
             convs,
             shifts,
             signals,
             output,
-            max_frames,
+        })
+    }
+
+    /// Writes this call's samples after the input's history.
+    pub fn upload(&self, queue: &wgpu::Queue, pcm: &[f32]) {
+        let at = 4 * self.input.history as u64;
+        queue.write_buffer(&self.input.buffer, at, bytemuck::cast_slice(pcm));
+    }
+
+    pub fn record(&self, pass: &mut wgpu::ComputePass, frames: u32) {
+        for conv in &self.convs {
+            conv.record(pass, frames);
+        }
+        // Each dispatch sees the writes of those before it (WebGPU's
+        // per-dispatch usage scopes); the shifts come after every conv
+        // has read its history.
+        for shift in &self.shifts {
+            shift.record(pass);
+        }
+    }
+
+    /// Every history back to zeros (a new stream).
+    pub fn clear(&self, enc: &mut wgpu::CommandEncoder) {
+        enc.clear_buffer(&self.input.buffer, 0, None);
+        for s in &self.signals {
+            enc.clear_buffer(&s.buffer, 0, None);
+        }
+    }
+}
+
+/// The SEANet stage alone, on samples from the host (tests, benchmarks).
+pub struct GpuSeanet {
+    gpu: Gpu,
+    params: wgpu::Buffer,
+    seanet: Seanet,
+    max_frames: usize,
+}
+
+impl GpuSeanet {
+    pub fn new(
+        gpu: Gpu,
+        weights: &SafetensorsFile,
+        cfg: &Config,
+        max_frames: usize,
+    ) -> Result<Self> {
+        let params = gpu.empty_buffer(
+            "seanet params",
+            std::mem::size_of::<ConvParams>() as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        )?;
+        let seanet = Seanet::new(&gpu, weights, cfg, &params, max_frames)?;
+        Ok(Self {
+            gpu,
+            params,
+            seanet,
+            max_frames: max_frames.max(1),
         })
     }
 
@@ -147,7 +196,7 @@ impl GpuSeanet {
 
     /// Latent columns per frame (2 for Mimi: 25 Hz).
     pub fn latents_per_frame(&self) -> usize {
-        self.output.per_frame as usize
+        self.seanet.output.per_frame as usize
     }
 
     /// Encodes whole frames (`pcm.len()` a multiple of 1920, at most
@@ -165,34 +214,22 @@ impl GpuSeanet {
         let q = &self.gpu.queue;
         let p = ConvParams {
             frames: frames as u32,
-            start: 0,
-            _pad: [0; 2],
+            ..Default::default()
         };
         q.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
-        q.write_buffer(
-            &self.input.buffer,
-            4 * self.input.history as u64,
-            bytemuck::cast_slice(pcm),
-        );
+        self.seanet.upload(q, pcm);
         let mut enc = self.gpu.encoder("seanet");
         {
             let mut pass = compute_pass(&mut enc, "seanet");
-            for conv in &self.convs {
-                conv.record(&mut pass, frames as u32);
-            }
-            // Each dispatch sees the writes of those before it (WebGPU's
-            // per-dispatch usage scopes); the shifts come after every conv
-            // has read its history.
-            for shift in &self.shifts {
-                shift.record(&mut pass);
-            }
+            self.seanet.record(&mut pass, frames as u32);
         }
-        let columns = frames * self.output.per_frame as usize;
-        let row = self.output.row as usize;
-        let bytes = (4 * self.output.channels as usize * row) as u64;
+        let output = &self.seanet.output;
+        let columns = frames * output.per_frame as usize;
+        let row = output.row as usize;
+        let bytes = (4 * output.channels as usize * row) as u64;
         let raw = self
             .gpu
-            .submit_and_read(enc, &self.output.buffer, bytes, "SEANet latents")
+            .submit_and_read(enc, &output.buffer, bytes, "SEANet latents")
             .await?;
         let all: &[f32] = bytemuck::cast_slice(&raw);
         Ok(all
@@ -204,10 +241,7 @@ impl GpuSeanet {
     /// A new stream: every history back to zeros.
     pub fn reset(&mut self) {
         let mut enc = self.gpu.encoder("seanet reset");
-        enc.clear_buffer(&self.input.buffer, 0, None);
-        for s in &self.signals {
-            enc.clear_buffer(&s.buffer, 0, None);
-        }
+        self.seanet.clear(&mut enc);
         self.gpu.queue.submit([enc.finish()]);
     }
 }

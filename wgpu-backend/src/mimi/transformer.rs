@@ -37,12 +37,9 @@ enum Step {
     Conv(Conv),
 }
 
-pub struct GpuTransformer {
+pub(crate) struct GpuTransformer {
     steps: Vec<Step>,
-    params: wgpu::Buffer,
     rope: wgpu::Buffer,
-    /// The layers' input and output (512 × positions).
-    pub(crate) x: Signal,
     inv_freq: Vec<f32>,
     head_dim: usize,
     positions_per_frame: usize,
@@ -66,14 +63,19 @@ fn vector(weights: &SafetensorsFile, name: &str, n: usize) -> Result<Vec<f32>> {
 }
 
 impl GpuTransformer {
-    /// `positions_per_frame`: transformer positions per 80 ms frame (2).
+    /// Reads `x` (512 × positions, no history; also the layers' working
+    /// buffer, so it is overwritten) and writes the last layer's output to
+    /// `out`, after its history. `params` is the caller's `ConvParams`.
     pub fn new(
         gpu: &Gpu,
         weights: &SafetensorsFile,
         cfg: &Config,
-        positions_per_frame: usize,
+        params: &wgpu::Buffer,
+        x: &Signal,
+        out: &Signal,
         max_frames: usize,
     ) -> Result<Self> {
+        let positions_per_frame = x.per_frame as usize;
         let tc = cfg.mimi_config().transformer;
         let d = tc.d_model;
         let head_dim = d / tc.num_heads;
@@ -91,11 +93,11 @@ impl GpuTransformer {
         }
         let t_max = positions_per_frame * max_frames;
         let ring = tc.context + t_max;
-        let params = gpu.empty_buffer(
-            "mimi transformer params",
-            std::mem::size_of::<ConvParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        )?;
+        if x.history != 0 || x.channels as usize != d || out.channels as usize != d {
+            return Err(GpuError::Unsupported(
+                "the transformer's input must be 512 channels without history".into(),
+            ));
+        }
         use wgpu::BufferUsages as U;
         let rope = gpu.empty_buffer(
             "mimi rope",
@@ -105,7 +107,6 @@ impl GpuTransformer {
         let signal = |name: &str, channels: usize| {
             Signal::new(gpu, name, channels, 0, positions_per_frame, max_frames)
         };
-        let x = signal("mimi x", d)?;
         let x2 = signal("mimi x'", d)?;
         let h = signal("mimi normed", d)?;
         let qkv = signal("mimi qkv", 3 * d)?;
@@ -158,7 +159,7 @@ impl GpuTransformer {
                     &gpu.device,
                     which,
                     &norm_layout,
-                    &[&params, &input.buffer, &w, &b, &h.buffer],
+                    &[params, &input.buffer, &w, &b, &h.buffer],
                 );
                 buffers.extend([w, b]);
                 Ok(Step::Kernel(Dispatch {
@@ -171,10 +172,10 @@ impl GpuTransformer {
             // Each layer keeps its own keys and values.
             let k_cache = gpu.empty_buffer("mimi k cache", (4 * ring * d) as u64, U::STORAGE)?;
             let v_cache = gpu.empty_buffer("mimi v cache", (4 * ring * d) as u64, U::STORAGE)?;
-            steps.push(norm("norm1", &x)?);
+            steps.push(norm("norm1", x)?);
             let in_proj = ConvSpec::linear(name("self_attn.in_proj_weight"), Act::None, None);
             steps.push(Step::Conv(Conv::new(
-                gpu, weights, &in_proj, &params, &h, &qkv, None,
+                gpu, weights, &in_proj, params, &h, &qkv, None,
             )?));
             steps.push(Step::Kernel(Dispatch {
                 pipeline: rope_pipeline.clone(),
@@ -182,7 +183,7 @@ impl GpuTransformer {
                     &gpu.device,
                     "mimi rope",
                     &rope_layout,
-                    &[&params, &qkv.buffer, &rope, &q.buffer, &k_cache, &v_cache],
+                    &[params, &qkv.buffer, &rope, &q.buffer, &k_cache, &v_cache],
                 ),
                 x: (d as u32 / 2).div_ceil(MIMI_ROPE_WORKGROUP),
                 z: 1,
@@ -193,7 +194,7 @@ impl GpuTransformer {
                     &gpu.device,
                     "mimi attention",
                     &att_layout,
-                    &[&params, &q.buffer, &k_cache, &v_cache, &att.buffer],
+                    &[params, &q.buffer, &k_cache, &v_cache, &att.buffer],
                 ),
                 x: 1,
                 z: tc.num_heads as u32,
@@ -207,15 +208,15 @@ impl GpuTransformer {
                 gpu,
                 weights,
                 &out_proj,
-                &params,
+                params,
                 &att,
                 &x2,
-                Some(&x),
+                Some(x),
             )?));
             steps.push(norm("norm2", &x2)?);
             let linear1 = ConvSpec::linear(name("linear1.weight"), Act::None, None);
             steps.push(Step::Conv(Conv::new(
-                gpu, weights, &linear1, &params, &h, &ff, None,
+                gpu, weights, &linear1, params, &h, &ff, None,
             )?));
             let linear2 = ConvSpec::linear(
                 name("linear2.weight"),
@@ -226,9 +227,10 @@ impl GpuTransformer {
                 gpu,
                 weights,
                 &linear2,
-                &params,
+                params,
                 &ff,
-                &x,
+                // The last layer's output goes to `out`.
+                if layer + 1 == tc.num_layers { out } else { x },
                 Some(&x2),
             )?));
             buffers.extend([k_cache, v_cache]);
@@ -239,9 +241,7 @@ impl GpuTransformer {
             .collect();
         Ok(Self {
             steps,
-            params,
             rope,
-            x,
             inv_freq,
             head_dim,
             positions_per_frame,
@@ -252,8 +252,9 @@ impl GpuTransformer {
         })
     }
 
-    /// Uploads this call's parameters and RoPE table; `frames` ≤ max_frames.
-    pub(crate) fn prepare(&mut self, queue: &wgpu::Queue, frames: usize) -> Result<()> {
+    /// Uploads this call's RoPE table (`frames` ≤ max_frames) and returns
+    /// the stream position of its first column (`ConvParams::start`).
+    pub fn prepare(&mut self, queue: &wgpu::Queue, frames: usize) -> Result<u32> {
         if frames == 0 || frames > self.max_frames {
             return Err(GpuError::InvalidInput(format!(
                 "1 to {} frames per call, got {frames}",
@@ -261,25 +262,18 @@ impl GpuTransformer {
             )));
         }
         let columns = frames * self.positions_per_frame;
-        let p = ConvParams {
-            frames: frames as u32,
-            start: self.position as u32,
-            _pad: [0; 2],
-        };
-        queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
         // cos then sin of (position as f32) · inv_freq (f32), as moshi's
         // `RotaryEmbedding::rope` computes them.
-        let half = self.head_dim / 2;
         let mut table = Vec::with_capacity(columns * self.head_dim);
         for t in 0..columns {
             let pos = (self.position + t as u64) as f32;
             table.extend(self.inv_freq.iter().map(|f| (pos * f).cos()));
             table.extend(self.inv_freq.iter().map(|f| (pos * f).sin()));
         }
-        debug_assert_eq!(table.len(), columns * 2 * half);
         queue.write_buffer(&self.rope, 0, bytemuck::cast_slice(&table));
+        let start = self.position as u32;
         self.position += columns as u64;
-        Ok(())
+        Ok(start)
     }
 
     pub(crate) fn record(&self, pass: &mut wgpu::ComputePass, frames: usize) {
@@ -296,12 +290,10 @@ impl GpuTransformer {
         }
     }
 
+    /// A new stream: positions from 0 (the caches are overwritten before
+    /// they are read).
     pub fn reset(&mut self) {
         self.position = 0;
-    }
-
-    pub fn positions_per_frame(&self) -> usize {
-        self.positions_per_frame
     }
 }
 
@@ -309,6 +301,9 @@ impl GpuTransformer {
 /// `[512][frames · 2]` in, the same shape out.
 pub struct GpuTransformerRunner {
     gpu: Gpu,
+    params: wgpu::Buffer,
+    x: Signal,
+    out: Signal,
     transformer: GpuTransformer,
 }
 
@@ -319,14 +314,28 @@ impl GpuTransformerRunner {
         cfg: &Config,
         max_frames: usize,
     ) -> Result<Self> {
-        let transformer = GpuTransformer::new(&gpu, weights, cfg, 2, max_frames)?;
-        Ok(Self { gpu, transformer })
+        let params = gpu.empty_buffer(
+            "mimi transformer params",
+            std::mem::size_of::<ConvParams>() as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        )?;
+        let d = cfg.mimi_config().transformer.d_model;
+        let x = Signal::new(&gpu, "mimi x", d, 0, 2, max_frames)?;
+        let out = Signal::new(&gpu, "mimi out", d, 0, 2, max_frames)?;
+        let transformer = GpuTransformer::new(&gpu, weights, cfg, &params, &x, &out, max_frames)?;
+        Ok(Self {
+            gpu,
+            params,
+            x,
+            out,
+            transformer,
+        })
     }
 
     pub async fn step(&mut self, latents: &[f32]) -> Result<Vec<f32>> {
-        let d = self.transformer.x.channels as usize;
+        let d = self.x.channels as usize;
         let columns = latents.len() / d;
-        let per = self.transformer.positions_per_frame;
+        let per = self.x.per_frame as usize;
         if latents.is_empty() || !latents.len().is_multiple_of(d) || !columns.is_multiple_of(per) {
             return Err(GpuError::InvalidInput(format!(
                 "{} values are not [{d}][a whole number of frames]",
@@ -334,15 +343,23 @@ impl GpuTransformerRunner {
             )));
         }
         let frames = columns / per;
-        self.transformer.prepare(&self.gpu.queue, frames)?;
-        let row = self.transformer.x.row as usize;
+        let start = self.transformer.prepare(&self.gpu.queue, frames)?;
+        let p = ConvParams {
+            frames: frames as u32,
+            start,
+            ..Default::default()
+        };
+        self.gpu
+            .queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+        let row = self.x.row as usize;
         let mut padded = vec![0f32; d * row];
         for (c, r) in latents.chunks_exact(columns).enumerate() {
             padded[c * row..c * row + columns].copy_from_slice(r);
         }
         self.gpu
             .queue
-            .write_buffer(&self.transformer.x.buffer, 0, bytemuck::cast_slice(&padded));
+            .write_buffer(&self.x.buffer, 0, bytemuck::cast_slice(&padded));
         let mut enc = self.gpu.encoder("mimi transformer");
         {
             let mut pass = compute_pass(&mut enc, "mimi transformer");
@@ -351,7 +368,7 @@ impl GpuTransformerRunner {
         let bytes = (4 * d * row) as u64;
         let raw = self
             .gpu
-            .submit_and_read(enc, &self.transformer.x.buffer, bytes, "transformer output")
+            .submit_and_read(enc, &self.out.buffer, bytes, "transformer output")
             .await?;
         let all: &[f32] = bytemuck::cast_slice(&raw);
         Ok(all
