@@ -25,17 +25,40 @@ const WEIGHTS_Q8: &str = include_str!("kernels/weights_q8.wgsl");
 const WEIGHTS_Q4: &str = include_str!("kernels/weights_q4.wgsl");
 const REDUCE_WORKGROUP: &str = include_str!("kernels/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP: &str = include_str!("kernels/reduce_subgroup.wgsl");
-pub const CONV1D: &str = include_str!("kernels/conv1d.wgsl");
-pub const CONV_HISTORY: &str = include_str!("kernels/conv_history.wgsl");
-pub const MIMI_LAYER_NORM: &str = include_str!("kernels/mimi_layer_norm.wgsl");
-pub const MIMI_ROPE_KV: &str = include_str!("kernels/mimi_rope_kv.wgsl");
-pub const MIMI_ATTENTION: &str = include_str!("kernels/mimi_attention.wgsl");
+const CONV_PARAMS: &str = include_str!("kernels/conv_params.wgsl");
+const CONV1D: &str = include_str!("kernels/conv1d.wgsl");
+const CONV_HISTORY: &str = include_str!("kernels/conv_history.wgsl");
+const MIMI_LAYER_NORM: &str = include_str!("kernels/mimi_layer_norm.wgsl");
+const MIMI_ROPE_KV: &str = include_str!("kernels/mimi_rope_kv.wgsl");
+const MIMI_ATTENTION: &str = include_str!("kernels/mimi_attention.wgsl");
 /// mimi_attention.wgsl: invocations per workgroup (= the head dimension it
 /// supports) and the most keys one position attends to.
 pub const MIMI_ATTENTION_WORKGROUP: usize = 64;
 pub const MIMI_ATTENTION_MAX_KEYS: usize = 256;
 /// mimi_rope_kv.wgsl and mimi_layer_norm.wgsl workgroups.
 pub const MIMI_ROPE_WORKGROUP: u32 = 64;
+/// A Mimi encoder kernel with the shared `ConvParams` spliced in.
+pub fn mimi_source(kernel: MimiKernel) -> String {
+    let source = match kernel {
+        MimiKernel::Conv1d => CONV1D,
+        MimiKernel::ConvHistory => CONV_HISTORY,
+        MimiKernel::LayerNorm => MIMI_LAYER_NORM,
+        MimiKernel::RopeKv => MIMI_ROPE_KV,
+        MimiKernel::Attention => MIMI_ATTENTION,
+    };
+    source.replacen("\n//! CONV_PARAMS\n", &format!("\n{CONV_PARAMS}\n"), 1)
+}
+
+/// The kernels of Mimi's GPU encoder (`mimi/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MimiKernel {
+    Conv1d,
+    ConvHistory,
+    LayerNorm,
+    RopeKv,
+    Attention,
+}
+
 /// Invocations per workgroup of conv1d.wgsl and conv_history.wgsl (one
 /// output column each).
 pub const CONV_WORKGROUP: u32 = 64;
@@ -249,16 +272,19 @@ mod tests {
         let argmax = parse("argmax_heads", ARGMAX_HEADS);
         assert_eq!(wgsl_const(&argmax, "WG"), ARGMAX_WORKGROUP);
 
-        for (name, source) in [("conv1d", CONV1D), ("conv_history", CONV_HISTORY)] {
-            let module = parse(name, source);
+        for (name, kernel) in [
+            ("conv1d", MimiKernel::Conv1d),
+            ("conv_history", MimiKernel::ConvHistory),
+        ] {
+            let module = parse(name, &mimi_source(kernel));
             assert_eq!(wgsl_const(&module, "WG"), CONV_WORKGROUP as usize);
         }
-        let attention = parse("mimi_attention", MIMI_ATTENTION);
+        let attention = parse("mimi_attention", &mimi_source(MimiKernel::Attention));
         assert_eq!(wgsl_const(&attention, "WG"), MIMI_ATTENTION_WORKGROUP);
         assert_eq!(wgsl_const(&attention, "MAX_KEYS"), MIMI_ATTENTION_MAX_KEYS);
-        let rope = parse("mimi_rope_kv", MIMI_ROPE_KV);
+        let rope = parse("mimi_rope_kv", &mimi_source(MimiKernel::RopeKv));
         assert_eq!(wgsl_const(&rope, "WG"), MIMI_ROPE_WORKGROUP as usize);
-        parse("mimi_layer_norm", MIMI_LAYER_NORM);
+        parse("mimi_layer_norm", &mimi_source(MimiKernel::LayerNorm));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 // inputs, a per-channel scale on its outputs and a residual added.
 //
 // Bindings (group 0):
-//   0 params    uniform ConvParams: frames = 80 ms frames in this call;
+//   0 params    uniform ConvParams (conv_params.wgsl): frames = 80 ms frames in this call;
 //               first = 1 on a stream's first call
 //   1 input     storage read  f32 [C_IN][IN_ROW]: per channel, IN_HISTORY
 //               columns kept from the previous call (zeros at stream start),
@@ -35,12 +35,7 @@
 // (C_IN·K products per output) and, for GELU, erf's approximation
 // (|error| ≤ 1.5e-7, Abramowitz–Stegun 7.1.26).
 
-struct ConvParams {
-    frames: u32,
-    start: u32,
-    first: u32,
-    _pad: u32,
-}
+//! CONV_PARAMS
 
 override C_IN: u32;
 override C_OUT: u32;

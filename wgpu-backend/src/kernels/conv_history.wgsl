@@ -3,7 +3,7 @@
 // call (moshi `StreamableConv1d::step`'s `state_prev_xs`).
 //
 // Bindings (group 0):
-//   0 params  uniform ConvParams (conv1d.wgsl): frames in the call just run
+//   0 params  uniform ConvParams (conv_params.wgsl): frames in the call just run
 //   1 buffer  storage read_write f32 [C][ROW]: columns 0 … HISTORY−1 are
 //             the old history, then frames·T_PER_FRAME new columns
 // Moves columns [n, n + HISTORY) to [0, HISTORY), n = frames·T_PER_FRAME.
@@ -13,12 +13,7 @@
 // CPU reference: the narrow of moshi's `StreamableConv1d::step`. Exact
 // (a copy).
 
-struct ConvParams {
-    frames: u32,
-    start: u32,
-    first: u32,
-    _pad: u32,
-}
+//! CONV_PARAMS
 
 override C: u32;
 override ROW: u32;

@@ -3,7 +3,7 @@
 // position sees when the transformer is stepped one frame at a time.
 //
 // Bindings (group 0):
-//   0 params   uniform ConvParams (conv1d.wgsl): frames, start
+//   0 params   uniform ConvParams (conv_params.wgsl): frames, start
 //   1 q        storage read  f32 [D][ROW]: rotated queries (mimi_rope_kv.wgsl)
 //   2 k_cache  storage read  f32 [RING][D]
 //   3 v_cache  storage read  f32 [RING][D]
@@ -19,12 +19,7 @@
 // `Transformer::step` per frame (candle matmul, softmax_last_dim, matmul).
 // Equal up to f32 summation order.
 
-struct ConvParams {
-    frames: u32,
-    start: u32,
-    first: u32,
-    _pad: u32,
-}
+//! CONV_PARAMS
 
 const WG: u32 = 64u;
 const MAX_KEYS: u32 = 256u;

@@ -2,7 +2,7 @@
 // channel-major activation (Mimi's encoder transformer, norm1 / norm2).
 //
 // Bindings (group 0):
-//   0 params  uniform ConvParams (conv1d.wgsl): frames in this call
+//   0 params  uniform ConvParams (conv_params.wgsl): frames in this call
 //   1 input   storage read  f32 [C][ROW]
 //   2 weight  storage read  f32 [C]
 //   3 bias    storage read  f32 [C]
@@ -14,12 +14,7 @@
 // CPU reference: candle_nn `LayerNorm` (moshi `transformer::LayerNorm`,
 // eps 1e-5). Equal up to f32 summation order (two sums of C terms).
 
-struct ConvParams {
-    frames: u32,
-    start: u32,
-    first: u32,
-    _pad: u32,
-}
+//! CONV_PARAMS
 
 const WG: u32 = 256u;
 

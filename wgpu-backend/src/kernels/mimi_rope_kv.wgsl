@@ -3,7 +3,7 @@
 // appended to the rolling KV cache.
 //
 // Bindings (group 0):
-//   0 params   uniform ConvParams (conv1d.wgsl): frames in this call, start
+//   0 params   uniform ConvParams (conv_params.wgsl): frames in this call, start
 //              = stream position of column 0
 //   1 qkv      storage read  f32 [3·D][ROW]: in_proj's output, channel-major;
 //              channel j·D + h·HEAD_DIM + d is (q, k, v)[j], head h, dim d
@@ -20,12 +20,7 @@
 // cache append (candle `rope_i`). Equal up to one rounding of each product
 // (the GPU may fuse a multiply-add).
 
-struct ConvParams {
-    frames: u32,
-    start: u32,
-    first: u32,
-    _pad: u32,
-}
+//! CONV_PARAMS
 
 const WG: u32 = 64u;
 

@@ -7,7 +7,7 @@ use stt_model::weights::safetensors::SafetensorsFile;
 
 use crate::device::Gpu;
 use crate::error::{GpuError, Result};
-use crate::kernels::{CONV1D, CONV_HISTORY, CONV_WORKGROUP};
+use crate::kernels::{mimi_source, MimiKernel, CONV_WORKGROUP};
 use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFORM};
 
 /// The per-call uniform both kernels read (`ConvParams`).
@@ -22,6 +22,17 @@ pub(crate) struct ConvParams {
     /// (`PadMode::Replicate`) read their first new column for the history.
     pub first: u32,
     pub _pad: u32,
+}
+
+impl ConvParams {
+    /// The uniform buffer the stages of one encoder share.
+    pub fn buffer(gpu: &Gpu, label: &str) -> Result<wgpu::Buffer> {
+        gpu.empty_buffer(
+            label,
+            std::mem::size_of::<Self>() as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        )
+    }
 }
 
 /// A conv input (or any activation): `channels` rows of `history` columns
@@ -72,6 +83,28 @@ pub(crate) enum Act {
     Elu = 1,
     /// GELU with erf, between the transformer MLP's two linears.
     GeluErf = 2,
+}
+
+impl Signal {
+    /// Submits `enc` and reads back this call's `frames · per_frame` new
+    /// columns, channel-major `[channels][columns]`.
+    pub async fn submit_and_read_columns(
+        &self,
+        gpu: &Gpu,
+        enc: wgpu::CommandEncoder,
+        frames: usize,
+        what: &str,
+    ) -> Result<Vec<f32>> {
+        let (row, history) = (self.row as usize, self.history as usize);
+        let columns = frames * self.per_frame as usize;
+        let bytes = (4 * self.channels as usize * row) as u64;
+        let raw = gpu.submit_and_read(enc, &self.buffer, bytes, what).await?;
+        let all: &[f32] = bytemuck::cast_slice(&raw);
+        Ok(all
+            .chunks_exact(row)
+            .flat_map(|r| r[history..history + columns].iter().copied())
+            .collect())
+    }
 }
 
 /// One conv of the chain, as moshi's `StreamableConv1d` (or, with kernel
@@ -189,7 +222,7 @@ impl Conv {
         let bias = gpu.buffer_with(label, bytemuck::cast_slice(&bias), U::STORAGE)?;
         let scale = gpu.buffer_with(label, bytemuck::cast_slice(&scale), U::STORAGE)?;
         let layout = bind_layout(&gpu.device, "conv1d", &[UNIFORM, RO, RO, RO, RO, RW, RO]);
-        let module = shader(gpu, "conv1d", CONV1D);
+        let module = shader(gpu, "conv1d", &mimi_source(MimiKernel::Conv1d));
         let (res_row, res_offset) = residual.map_or((0, 0), |r| (r.row, r.history));
         let constants = [
             ("C_IN", c_in as f64),
@@ -260,7 +293,7 @@ impl HistoryShift {
             )));
         }
         let layout = bind_layout(&gpu.device, "conv history", &[UNIFORM, RW]);
-        let module = shader(gpu, "conv history", CONV_HISTORY);
+        let module = shader(gpu, "conv history", &mimi_source(MimiKernel::ConvHistory));
         let constants = [
             ("C", signal.channels as f64),
             ("ROW", signal.row as f64),

@@ -176,11 +176,7 @@ impl GpuSeanet {
         cfg: &Config,
         max_frames: usize,
     ) -> Result<Self> {
-        let params = gpu.empty_buffer(
-            "seanet params",
-            std::mem::size_of::<ConvParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        )?;
+        let params = ConvParams::buffer(&gpu, "seanet params")?;
         let seanet = Seanet::new(&gpu, weights, cfg, &params, max_frames)?;
         Ok(Self {
             gpu,
@@ -223,22 +219,11 @@ impl GpuSeanet {
             let mut pass = compute_pass(&mut enc, "seanet");
             self.seanet.record(&mut pass, frames as u32);
         }
-        let output = &self.seanet.output;
-        let columns = frames * output.per_frame as usize;
-        let row = output.row as usize;
-        let bytes = (4 * output.channels as usize * row) as u64;
-        let raw = self
-            .gpu
-            .submit_and_read(enc, &output.buffer, bytes, "SEANet latents")
-            .await?;
-        let all: &[f32] = bytemuck::cast_slice(&raw);
-        Ok(all
-            .chunks_exact(row)
-            .flat_map(|r| r[..columns].iter().copied())
-            .collect())
+        (self.seanet.output)
+            .submit_and_read_columns(&self.gpu, enc, frames, "SEANet latents")
+            .await
     }
 
-    /// A new stream: every history back to zeros.
     pub fn reset(&mut self) {
         let mut enc = self.gpu.encoder("seanet reset");
         self.seanet.clear(&mut enc);

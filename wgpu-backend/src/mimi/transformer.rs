@@ -18,8 +18,7 @@ use super::conv::{Act, Conv, ConvParams, ConvSpec, Signal};
 use crate::device::{compute_pass, Gpu};
 use crate::error::{GpuError, Result};
 use crate::kernels::{
-    MIMI_ATTENTION, MIMI_ATTENTION_MAX_KEYS, MIMI_ATTENTION_WORKGROUP, MIMI_LAYER_NORM,
-    MIMI_ROPE_KV, MIMI_ROPE_WORKGROUP,
+    mimi_source, MimiKernel, MIMI_ATTENTION_MAX_KEYS, MIMI_ATTENTION_WORKGROUP, MIMI_ROPE_WORKGROUP,
 };
 use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFORM};
 
@@ -116,7 +115,7 @@ impl GpuTransformer {
         let row = x.row as f64;
 
         let norm_layout = bind_layout(&gpu.device, "mimi layer norm", &[UNIFORM, RO, RO, RO, RW]);
-        let norm_module = shader(gpu, "mimi layer norm", MIMI_LAYER_NORM);
+        let norm_module = shader(gpu, "mimi layer norm", &mimi_source(MimiKernel::LayerNorm));
         let norm_pipeline = pipeline(
             gpu,
             "mimi layer norm",
@@ -125,7 +124,7 @@ impl GpuTransformer {
             &[("C", d as f64), ("ROW", row)],
         );
         let rope_layout = bind_layout(&gpu.device, "mimi rope", &[UNIFORM, RO, RO, RW, RW, RW]);
-        let rope_module = shader(gpu, "mimi rope", MIMI_ROPE_KV);
+        let rope_module = shader(gpu, "mimi rope", &mimi_source(MimiKernel::RopeKv));
         let shape = [
             ("D", d as f64),
             ("HEAD_DIM", head_dim as f64),
@@ -135,7 +134,7 @@ impl GpuTransformer {
         ];
         let rope_pipeline = pipeline(gpu, "mimi rope", &rope_layout, &rope_module, &shape);
         let att_layout = bind_layout(&gpu.device, "mimi attention", &[UNIFORM, RO, RO, RO, RW]);
-        let att_module = shader(gpu, "mimi attention", MIMI_ATTENTION);
+        let att_module = shader(gpu, "mimi attention", &mimi_source(MimiKernel::Attention));
         let mut att_constants = shape.to_vec();
         att_constants.push(("CONTEXT", tc.context as f64));
         let att_pipeline = pipeline(
@@ -314,11 +313,7 @@ impl GpuTransformerRunner {
         cfg: &Config,
         max_frames: usize,
     ) -> Result<Self> {
-        let params = gpu.empty_buffer(
-            "mimi transformer params",
-            std::mem::size_of::<ConvParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        )?;
+        let params = ConvParams::buffer(&gpu, "mimi transformer params")?;
         let d = cfg.mimi_config().transformer.d_model;
         let x = Signal::new(&gpu, "mimi x", d, 0, 2, max_frames)?;
         let out = Signal::new(&gpu, "mimi out", d, 0, 2, max_frames)?;
@@ -365,16 +360,9 @@ impl GpuTransformerRunner {
             let mut pass = compute_pass(&mut enc, "mimi transformer");
             self.transformer.record(&mut pass, frames);
         }
-        let bytes = (4 * d * row) as u64;
-        let raw = self
-            .gpu
-            .submit_and_read(enc, &self.out.buffer, bytes, "transformer output")
-            .await?;
-        let all: &[f32] = bytemuck::cast_slice(&raw);
-        Ok(all
-            .chunks_exact(row)
-            .flat_map(|r| r[..columns].iter().copied())
-            .collect())
+        self.out
+            .submit_and_read_columns(&self.gpu, enc, frames, "transformer output")
+            .await
     }
 
     pub fn reset(&mut self) {
