@@ -20,6 +20,7 @@ use stt_model::tokenizer::Tokenizer;
 use stt_model::transcript::Transcript;
 use stt_model::weights::safetensors::SafetensorsFile;
 use stt_model::weights::LmWeights;
+use stt_wgpu::mimi::{AnyMimi, GpuMimiEncoder};
 use stt_wgpu::{GpuOptions, GpuStepper};
 
 use crate::js::{bytes_field, core_error, js_error, now_s, shards_field, string_field};
@@ -34,7 +35,7 @@ pub struct Engine {
 }
 
 struct Inner {
-    session: Session<AnyStepper>,
+    session: Session<AnyStepper, AnyMimi>,
     emit: Function,
     transcript: Transcript,
     /// The name exports give as their source.
@@ -43,6 +44,62 @@ struct Inner {
     microphone: Option<(u32, Resampler)>,
     /// Wall-clock start of the stream, for the real-time factor.
     started_s: f64,
+}
+
+/// Where Mimi runs (`files.mimi`, optional): "auto" (the default) puts it
+/// on the LM's GPU unless that is a software adapter (SwiftShader: wasm's
+/// CPU Mimi is faster), "cpu" or "webgpu" force one (benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MimiChoice {
+    Auto,
+    Cpu,
+    Webgpu,
+}
+
+fn mimi_choice(files: &JsValue) -> Result<MimiChoice, JsValue> {
+    let v = Reflect::get(files, &"mimi".into())?;
+    match v.as_string().as_deref() {
+        None | Some("auto") => Ok(MimiChoice::Auto),
+        Some("cpu") => Ok(MimiChoice::Cpu),
+        Some("webgpu") => Ok(MimiChoice::Webgpu),
+        Some(other) => Err(js_error(
+            "bad_input",
+            format!("mimi: expected auto, cpu or webgpu, got {other:?}"),
+        )),
+    }
+}
+
+/// Mimi's encoder per `choice`: on the GPU stepper's device, or moshi's on
+/// the CPU (auto falls back to it when the GPU one cannot be built).
+fn mimi_encoder(
+    file: &SafetensorsFile,
+    config: &Config,
+    stepper: &AnyStepper,
+    choice: MimiChoice,
+) -> Result<AnyMimi, JsValue> {
+    let cpu = || -> Result<AnyMimi, JsValue> {
+        MimiEncoder::load(file, config, &candle_core::Device::Cpu)
+            .map(|m| AnyMimi::Cpu(Box::new(m)))
+            .map_err(core_error)
+    };
+    let gpu = match stepper {
+        AnyStepper::Gpu(g) => g.gpu(),
+        AnyStepper::Cpu(_) if choice == MimiChoice::Webgpu => {
+            return Err(js_error(
+                "bad_input",
+                "mimi: webgpu needs the LM on WebGPU too",
+            ))
+        }
+        AnyStepper::Cpu(_) => return cpu(),
+    };
+    if choice == MimiChoice::Cpu || (choice == MimiChoice::Auto && gpu.caps.software) {
+        return cpu();
+    }
+    match GpuMimiEncoder::new(gpu.clone(), file, config, FILE_MIMI_CHUNK_FRAMES) {
+        Ok(m) => Ok(AnyMimi::Gpu(Box::new(m))),
+        Err(_) if choice == MimiChoice::Auto => cpu(),
+        Err(e) => Err(core_error(e.into())),
+    }
 }
 
 #[wasm_bindgen]
@@ -99,8 +156,7 @@ impl Engine {
         let mimi_name = string_field(&files, "mimi_name")?;
         let mimi_file = SafetensorsFile::from_shards(&mimi_name, shards_field(&files, "mimi")?)
             .map_err(core_error)?;
-        let mimi = MimiEncoder::load(&mimi_file, &config, &candle_core::Device::Cpu)
-            .map_err(core_error)?;
+        let mimi = mimi_encoder(&mimi_file, &config, &stepper, mimi_choice(&files)?)?;
         drop(mimi_file);
         let backend = match stepper {
             AnyStepper::Gpu(_) => Backend::Webgpu,

@@ -37,10 +37,10 @@ pub struct BenchArgs {
     /// Frames per Mimi call for the chunked figure (files run this way).
     #[arg(long, default_value_t = 25)]
     pub mimi_chunk: usize,
-    /// With `--mimi-frames`: also Mimi's SEANet encoder on the GPU (the
-    /// part of Mimi ported so far), frame by frame and chunked.
+    /// With `--mimi-frames`: also Mimi's encoder on the GPU (stt-wgpu
+    /// `GpuMimiEncoder`), frame by frame and chunked.
     #[arg(long)]
-    pub gpu_seanet: bool,
+    pub gpu_mimi: bool,
     /// The clip for `--mimi-frames` (any audio file).
     #[arg(long)]
     pub audio: Option<PathBuf>,
@@ -99,34 +99,54 @@ fn profile(
     Ok(serde_json::json!({"steps": n, "us_per_step_by_kind": kinds, "us_per_step_total": total}))
 }
 
-/// The GPU SEANet (stt-wgpu `mimi`) over `frames` frames, one per call and
-/// `chunk` per call: ms per frame, host wait and read-back included.
-fn gpu_seanet(
+/// The GPU Mimi (stt-wgpu `GpuMimiEncoder`) over `frames` frames, one per
+/// call (a microphone) and `chunk` per call (files): ms per frame, host
+/// wait and the codes' read-back included.
+fn gpu_mimi(
     model: &Model,
+    gpu: Option<&stt_wgpu::device::Gpu>,
     pcm: &[f32],
     frames: usize,
     chunk: usize,
 ) -> Result<serde_json::Value> {
     let fs = stt_model::config::FRAME_SAMPLES;
     let pcm = &pcm[..(pcm.len() / fs).min(frames) * fs];
-    let gpu = block_on(stt_wgpu::device::Gpu::new(
-        false,
-        stt_wgpu::FeatureRequest::default(),
-    ))?;
+    let gpu = match gpu {
+        Some(g) => g.clone(),
+        None => block_on(stt_wgpu::device::Gpu::new(
+            false,
+            stt_wgpu::FeatureRequest::default(),
+        ))?,
+    };
     let adapter = gpu.caps.adapter.clone();
-    let mut seanet = stt_wgpu::mimi::GpuSeanet::new(gpu, &model.mimi, &model.config, chunk)?;
+    let mut mimi = stt_wgpu::mimi::GpuMimiEncoder::new(gpu, &model.mimi, &model.config, chunk)?;
     let mut out = serde_json::json!({"adapter": adapter});
     for (name, per_call) in [("frame_by_frame", 1), ("chunked", chunk)] {
-        seanet.reset();
-        block_on(seanet.encode(&pcm[..per_call * fs]))?; // pipelines compiled, buffers touched
-        seanet.reset();
-        let start = now_ms();
+        // Cumulative wall ms of one call through each stage prefix.
+        let stages = block_on(mimi.time_stages(&pcm[..per_call.min(frames) * fs], 5, now_ms))?;
+        let stages: serde_json::Map<String, serde_json::Value> = stages
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect();
+        mimi.reset();
+        block_on(mimi.encode(&pcm[..per_call.min(frames) * fs]))?; // pipelines compiled, buffers touched
+        mimi.reset();
+        let mut times = vec![];
         for part in pcm.chunks(per_call * fs) {
-            block_on(seanet.encode(part))?;
+            let start = now_ms();
+            block_on(mimi.encode(part))?;
+            let n = part.len() / fs;
+            times.extend(std::iter::repeat_n((now_ms() - start) / n as f64, n));
         }
+        let total: f64 = times.iter().sum();
+        times.sort_by(|a, b| a.total_cmp(b));
         out[name] = serde_json::json!({
             "chunk_frames": per_call,
-            "ms_per_frame": (now_ms() - start) / (pcm.len() / fs).max(1) as f64,
+            "frames": times.len(),
+            "ms_per_frame_median": percentile(&times, 0.5),
+            "ms_per_frame_mean": total / times.len().max(1) as f64,
+            "real_time_factor": 80.0 * times.len() as f64 / total,
+            "ms_per_call_through_stage": stages,
         });
     }
     Ok(out)
@@ -145,6 +165,7 @@ pub fn run(args: BenchArgs) -> Result<bool> {
     });
     let warmup = args.warmup.unwrap_or(cfg.context);
     out["warmup_steps"] = warmup.into();
+    let mut lm_gpu = None;
     if !args.no_gpu {
         let mut opts = args.gpu.options();
         opts.features.timestamps = args.profile_steps.is_some();
@@ -180,6 +201,7 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         if let Some(n) = args.profile_steps {
             out["gpu"]["profile"] = profile(&mut gpu, cfg.n_q, pad, n)?;
         }
+        lm_gpu = Some(gpu.gpu().clone());
     }
     if let Some(n) = args.mimi_frames {
         let clip = args.audio.as_ref().context("--mimi-frames needs --audio")?;
@@ -202,10 +224,10 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             "threads".into(),
             candle_core::utils::get_num_threads().into(),
         );
-        if args.gpu_seanet {
+        if args.gpu_mimi {
             figures.insert(
-                "gpu_seanet".into(),
-                gpu_seanet(&model, &pcm, n, args.mimi_chunk)?,
+                "gpu".into(),
+                gpu_mimi(&model, lm_gpu.as_ref(), &pcm, n, args.mimi_chunk)?,
             );
         }
         out["mimi"] = figures.into();

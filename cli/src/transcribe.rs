@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use stt_model::audio::AudioStream;
+use stt_model::mimi::MimiBackend;
 use stt_model::{block_on, LmStepper, Model, Session, Transcript};
+use stt_wgpu::mimi::{AnyMimi, GpuMimiEncoder};
 
 use stt_model::export::{self, Format};
 
@@ -39,6 +41,11 @@ pub struct TranscribeArgs {
     /// Where the LM runs: the GPU when an adapter exists (auto), or force one.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
+    /// Where Mimi (audio → codes) runs: auto puts it beside a GPU LM on a
+    /// hardware adapter (on a software one, lavapipe, the CPU is faster),
+    /// else on the CPU; or force one.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mimi: Backend,
     #[command(flatten)]
     pub gpu: crate::gpu_args::GpuArgs,
 }
@@ -98,8 +105,8 @@ struct Stats {
     wall_s: f64,
 }
 
-fn transcribe_one<S: LmStepper>(
-    session: &mut Session<S>,
+fn transcribe_one<S: LmStepper, M: MimiBackend>(
+    session: &mut Session<S, M>,
     input: &str,
 ) -> Result<(Transcript, Stats)> {
     let started = Instant::now();
@@ -183,13 +190,12 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
         )) {
             Ok(gpu) => {
                 let name = gpu.capabilities().adapter.clone();
-                let mimi = model
-                    .mimi_encoder(&candle_core::Device::Cpu)
-                    .with_context(context)?;
+                let mimi = mimi_for_gpu_lm(&model, gpu.gpu(), args.mimi).with_context(context)?;
+                let mimi_name = mimi.device_name();
                 let mut session = Session::new(&model.config, mimi, gpu, model.tokenizer.clone());
                 if args.verbose {
                     eprintln!(
-                        "model loaded from {} in {:.2} s; LM on the GPU ({name})",
+                        "model loaded from {} in {:.2} s; LM on the GPU ({name}), Mimi on the {mimi_name}",
                         dir.display(),
                         load_started.elapsed().as_secs_f64()
                     );
@@ -205,6 +211,9 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
             Err(e) => return Err(anyhow::Error::new(e)).with_context(context),
         }
     }
+    if args.mimi == Backend::Gpu {
+        bail!("--mimi gpu runs Mimi on the LM's GPU: it needs the LM on the GPU too");
+    }
     let mut session = model.cpu_session().with_context(context)?;
     if args.verbose {
         eprintln!(
@@ -216,8 +225,31 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
     run_inputs(&mut session, &inputs, &args)
 }
 
-fn run_inputs<S: LmStepper>(
-    session: &mut Session<S>,
+/// Mimi beside a GPU LM: on the same device unless asked otherwise, the
+/// adapter is a software renderer (auto: the CPU is faster there) or the
+/// encoder cannot be built there (auto falls back to the CPU with a note).
+fn mimi_for_gpu_lm(model: &Model, gpu: &stt_wgpu::device::Gpu, want: Backend) -> Result<AnyMimi> {
+    let cpu = || -> Result<AnyMimi> {
+        Ok(AnyMimi::Cpu(Box::new(
+            model.mimi_encoder(&candle_core::Device::Cpu)?,
+        )))
+    };
+    if want == Backend::Cpu || (want == Backend::Auto && gpu.caps.software) {
+        return cpu();
+    }
+    let frames = stt_model::session::FILE_MIMI_CHUNK_FRAMES;
+    match GpuMimiEncoder::new(gpu.clone(), &model.mimi, &model.config, frames) {
+        Ok(m) => Ok(AnyMimi::Gpu(Box::new(m))),
+        Err(e) if want == Backend::Auto => {
+            eprintln!("note: Mimi runs on the CPU: {e}");
+            cpu()
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn run_inputs<S: LmStepper, M: MimiBackend>(
+    session: &mut Session<S, M>,
     inputs: &[String],
     args: &TranscribeArgs,
 ) -> Result<bool> {

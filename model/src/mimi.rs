@@ -166,6 +166,33 @@ impl MimiEncoder {
     }
 }
 
+/// Where Mimi's encoder runs — moshi's modules on the CPU
+/// ([`MimiEncoder`]) or stt-wgpu's kernels on the GPU — as a
+/// [`Session`](crate::Session) drives it.
+#[allow(async_fn_in_trait)]
+pub trait MimiBackend {
+    fn num_codebooks(&self) -> usize;
+    /// Encodes whole frames (`pcm.len()` a positive multiple of
+    /// [`FRAME_SAMPLES`]): one row of codes per frame completed.
+    async fn encode(&mut self, pcm: &[f32]) -> Result<Vec<Vec<u32>>>;
+    /// A new stream.
+    fn reset(&mut self);
+}
+
+impl MimiBackend for MimiEncoder {
+    fn num_codebooks(&self) -> usize {
+        self.n_q
+    }
+
+    async fn encode(&mut self, pcm: &[f32]) -> Result<Vec<Vec<u32>>> {
+        self.encode_frames(pcm)
+    }
+
+    fn reset(&mut self) {
+        MimiEncoder::reset(self)
+    }
+}
+
 /// Whether encoding reads the Mimi tensor `name`: the SEANet encoder, its
 /// transformer, the downsampling conv and the quantizer's input projections
 /// and codebooks (58 % of the upstream file). The rest (decoder, its

@@ -16,7 +16,7 @@ use crate::config::{
     Config, FRAME_RATE_HZ, FRAME_SAMPLES, SAMPLE_RATE_HZ, TEXT_END_OF_PADDING_TOKEN, TEXT_PAD_TOKEN,
 };
 use crate::error::{Error, Result};
-use crate::mimi::MimiEncoder;
+use crate::mimi::{MimiBackend, MimiEncoder};
 use crate::stepper::{LmStepper, StepOutput, TextInput};
 use crate::tokenizer::Tokenizer;
 
@@ -47,8 +47,10 @@ pub enum Event {
     WordEnd { stop_s: f64 },
 }
 
-pub struct Session<S> {
-    mimi: MimiEncoder,
+/// A stream's session over an LM stepper `S` and a Mimi encoder `M`
+/// (moshi's on the CPU unless said).
+pub struct Session<S, M = MimiEncoder> {
+    mimi: M,
     stepper: S,
     tokenizer: Option<Arc<Tokenizer>>,
     delay_steps: usize,
@@ -70,13 +72,8 @@ pub struct Session<S> {
     last_stop_s: f64,
 }
 
-impl<S: LmStepper> Session<S> {
-    pub fn new(
-        cfg: &Config,
-        mimi: MimiEncoder,
-        stepper: S,
-        tokenizer: Option<Arc<Tokenizer>>,
-    ) -> Self {
+impl<S: LmStepper, M: MimiBackend> Session<S, M> {
+    pub fn new(cfg: &Config, mimi: M, stepper: S, tokenizer: Option<Arc<Tokenizer>>) -> Self {
         let delay_steps = cfg.asr_delay_in_tokens();
         // Upstream stt-rs pads `audio_delay_seconds + 1` s of silence at the end.
         let flush_s = cfg.stt_config.audio_delay_seconds + 1.0;
@@ -238,7 +235,7 @@ impl<S: LmStepper> Session<S> {
 
     /// Encodes whole frames and steps the LM on each frame of codes.
     async fn run_frames(&mut self, pcm: &[f32], events: &mut Vec<Event>) -> Result<()> {
-        for codes in self.mimi.encode_frames(pcm)? {
+        for codes in self.mimi.encode(pcm).await? {
             self.step_codes(codes, events).await?;
         }
         Ok(())

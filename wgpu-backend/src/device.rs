@@ -13,6 +13,9 @@ const SUBGROUP_PROBE: &str = include_str!("kernels/subgroup_probe.wgsl");
 #[derive(Debug, Clone)]
 pub struct Capabilities {
     pub adapter: String,
+    /// A software renderer (lavapipe, SwiftShader: WebGPU's fallback
+    /// adapter): Mimi runs faster on the CPU than there.
+    pub software: bool,
     pub backend: String,
     pub max_storage_buffer_binding_size: u64,
     pub max_buffer_size: u64,
@@ -58,7 +61,9 @@ impl FeatureRequest {
     };
 }
 
-/// Device, queue and the state its callbacks report into.
+/// Device, queue and the state its callbacks report into. Clones share
+/// them (the LM engine and the GPU Mimi run on one device).
+#[derive(Clone)]
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -134,6 +139,7 @@ impl Gpu {
         }
         let caps = Capabilities {
             adapter: adapter_label(&info),
+            software: info.device_type == wgpu::DeviceType::Cpu,
             backend: format!("{:?}", info.backend),
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
             max_buffer_size: limits.max_buffer_size,

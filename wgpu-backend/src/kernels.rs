@@ -27,10 +27,17 @@ const REDUCE_WORKGROUP: &str = include_str!("kernels/reduce_workgroup.wgsl");
 const REDUCE_SUBGROUP: &str = include_str!("kernels/reduce_subgroup.wgsl");
 const CONV_PARAMS: &str = include_str!("kernels/conv_params.wgsl");
 const CONV1D: &str = include_str!("kernels/conv1d.wgsl");
+const CONV1D_SPLIT: &str = include_str!("kernels/conv1d_split.wgsl");
 const CONV_HISTORY: &str = include_str!("kernels/conv_history.wgsl");
 const MIMI_LAYER_NORM: &str = include_str!("kernels/mimi_layer_norm.wgsl");
 const MIMI_ROPE_KV: &str = include_str!("kernels/mimi_rope_kv.wgsl");
 const MIMI_ATTENTION: &str = include_str!("kernels/mimi_attention.wgsl");
+const MIMI_RVQ_SCORE: &str = include_str!("kernels/mimi_rvq_score.wgsl");
+const MIMI_RVQ_PICK: &str = include_str!("kernels/mimi_rvq_pick.wgsl");
+/// mimi_rvq_score.wgsl / mimi_rvq_pick.wgsl: invocations per workgroup (at
+/// least the codebook dimension) and codewords scored per workgroup.
+pub const MIMI_RVQ_WORKGROUP: usize = 256;
+pub const MIMI_RVQ_ROWS: usize = 32;
 /// mimi_attention.wgsl: invocations per workgroup (= the head dimension it
 /// supports) and the most keys one position attends to.
 pub const MIMI_ATTENTION_WORKGROUP: usize = 64;
@@ -41,10 +48,13 @@ pub const MIMI_ROPE_WORKGROUP: u32 = 64;
 pub fn mimi_source(kernel: MimiKernel) -> String {
     let source = match kernel {
         MimiKernel::Conv1d => CONV1D,
+        MimiKernel::Conv1dSplit => CONV1D_SPLIT,
         MimiKernel::ConvHistory => CONV_HISTORY,
         MimiKernel::LayerNorm => MIMI_LAYER_NORM,
         MimiKernel::RopeKv => MIMI_ROPE_KV,
         MimiKernel::Attention => MIMI_ATTENTION,
+        MimiKernel::RvqScore => MIMI_RVQ_SCORE,
+        MimiKernel::RvqPick => MIMI_RVQ_PICK,
     };
     source.replacen("\n//! CONV_PARAMS\n", &format!("\n{CONV_PARAMS}\n"), 1)
 }
@@ -53,15 +63,23 @@ pub fn mimi_source(kernel: MimiKernel) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MimiKernel {
     Conv1d,
+    Conv1dSplit,
     ConvHistory,
     LayerNorm,
     RopeKv,
     Attention,
+    RvqScore,
+    RvqPick,
 }
 
 /// Invocations per workgroup of conv1d.wgsl and conv_history.wgsl (one
-/// output column each).
+/// output column each), and of conv1d_split.wgsl (splitting the input
+/// channels of one output channel and CONV_SPLIT_TILE columns).
 pub const CONV_WORKGROUP: u32 = 64;
+pub const CONV_SPLIT_TILE: u32 = 4;
+/// Convs with at most this many output columns per frame take
+/// conv1d_split.wgsl.
+pub const CONV_SPLIT_MAX_PER_FRAME: u32 = 8;
 
 /// A weight layout the matvec kernel reads (`kernels/weights_*.wgsl`;
 /// `repack` turns file formats into these).
@@ -275,16 +293,29 @@ mod tests {
         for (name, kernel) in [
             ("conv1d", MimiKernel::Conv1d),
             ("conv_history", MimiKernel::ConvHistory),
+            ("conv1d_split", MimiKernel::Conv1dSplit),
         ] {
             let module = parse(name, &mimi_source(kernel));
             assert_eq!(wgsl_const(&module, "WG"), CONV_WORKGROUP as usize);
         }
+        let split = parse("conv1d_split", &mimi_source(MimiKernel::Conv1dSplit));
+        assert_eq!(wgsl_const(&split, "TILE"), CONV_SPLIT_TILE as usize);
         let attention = parse("mimi_attention", &mimi_source(MimiKernel::Attention));
         assert_eq!(wgsl_const(&attention, "WG"), MIMI_ATTENTION_WORKGROUP);
         assert_eq!(wgsl_const(&attention, "MAX_KEYS"), MIMI_ATTENTION_MAX_KEYS);
         let rope = parse("mimi_rope_kv", &mimi_source(MimiKernel::RopeKv));
         assert_eq!(wgsl_const(&rope, "WG"), MIMI_ROPE_WORKGROUP as usize);
         parse("mimi_layer_norm", &mimi_source(MimiKernel::LayerNorm));
+        let score = parse("mimi_rvq_score", &mimi_source(MimiKernel::RvqScore));
+        assert_eq!(wgsl_const(&score, "WG"), MIMI_RVQ_WORKGROUP);
+        assert_eq!(wgsl_const(&score, "ROWS"), MIMI_RVQ_ROWS);
+        assert_eq!(
+            wgsl_const(&score, "ROWS") * wgsl_const(&score, "LANES"),
+            MIMI_RVQ_WORKGROUP
+        );
+        let pick = parse("mimi_rvq_pick", &mimi_source(MimiKernel::RvqPick));
+        assert_eq!(wgsl_const(&pick, "WG"), MIMI_RVQ_WORKGROUP);
+        assert_eq!(wgsl_const(&pick, "ROWS"), MIMI_RVQ_ROWS);
     }
 
     #[test]

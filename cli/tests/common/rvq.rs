@@ -116,4 +116,36 @@ impl Rvq {
             explained_up_to: 2.0 * norm(&delta) * norm(&diff) + rounding,
         })
     }
+
+    /// The codes the f64 quantizer picks for latent `x` (debugging).
+    pub fn encode(&self, x: &[f32]) -> Vec<u32> {
+        let mut out = vec![];
+        for (g, level) in self.groups.iter().enumerate() {
+            let mut r = self.project(level, x);
+            for l in 0..level.codebooks.len() {
+                let best = (0..2048u32)
+                    .min_by(|&a, &b| {
+                        let da: f64 = r
+                            .iter()
+                            .zip(self.codeword(level, l, a))
+                            .map(|(x, y)| (x - y).powi(2))
+                            .sum();
+                        let db: f64 = r
+                            .iter()
+                            .zip(self.codeword(level, l, b))
+                            .map(|(x, y)| (x - y).powi(2))
+                            .sum();
+                        da.total_cmp(&db)
+                    })
+                    .unwrap();
+                let e = self.codeword(level, l, best).to_vec();
+                for i in 0..self.dim {
+                    r[i] -= e[i];
+                }
+                out.push(best);
+            }
+            let _ = g;
+        }
+        out
+    }
 }

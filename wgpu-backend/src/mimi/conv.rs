@@ -7,7 +7,9 @@ use stt_model::weights::safetensors::SafetensorsFile;
 
 use crate::device::Gpu;
 use crate::error::{GpuError, Result};
-use crate::kernels::{mimi_source, MimiKernel, CONV_WORKGROUP};
+use crate::kernels::{
+    mimi_source, MimiKernel, CONV_SPLIT_MAX_PER_FRAME, CONV_SPLIT_TILE, CONV_WORKGROUP,
+};
 use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFORM};
 
 /// The per-call uniform both kernels read (`ConvParams`).
@@ -160,6 +162,8 @@ pub(crate) struct Conv {
     bind_group: wgpu::BindGroup,
     c_out: u32,
     out_per_frame: u32,
+    /// conv1d_split.wgsl (few columns per frame) rather than conv1d.wgsl.
+    split: bool,
     /// Kept for the bind group's lifetime.
     _weights: [wgpu::Buffer; 3],
 }
@@ -222,7 +226,13 @@ impl Conv {
         let bias = gpu.buffer_with(label, bytemuck::cast_slice(&bias), U::STORAGE)?;
         let scale = gpu.buffer_with(label, bytemuck::cast_slice(&scale), U::STORAGE)?;
         let layout = bind_layout(&gpu.device, "conv1d", &[UNIFORM, RO, RO, RO, RO, RW, RO]);
-        let module = shader(gpu, "conv1d", &mimi_source(MimiKernel::Conv1d));
+        let split = output.per_frame <= CONV_SPLIT_MAX_PER_FRAME;
+        let kernel = if split {
+            MimiKernel::Conv1dSplit
+        } else {
+            MimiKernel::Conv1d
+        };
+        let module = shader(gpu, "conv1d", &mimi_source(kernel));
         let (res_row, res_offset) = residual.map_or((0, 0), |r| (r.row, r.history));
         let constants = [
             ("C_IN", c_in as f64),
@@ -263,6 +273,7 @@ impl Conv {
             bind_group,
             c_out: c_out as u32,
             out_per_frame: output.per_frame,
+            split,
             _weights: [weight, bias, scale],
         })
     }
@@ -271,7 +282,12 @@ impl Conv {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         let columns = frames * self.out_per_frame;
-        pass.dispatch_workgroups(columns.div_ceil(CONV_WORKGROUP), self.c_out, 1);
+        let per_group = if self.split {
+            CONV_SPLIT_TILE
+        } else {
+            CONV_WORKGROUP
+        };
+        pass.dispatch_workgroups(columns.div_ceil(per_group), self.c_out, 1);
     }
 }
 
