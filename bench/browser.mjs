@@ -1,6 +1,7 @@
 // bench/browser.mjs — the browser figures of bench/README.md, from headless
 // Chromium on this machine, printed as one JSON object:
-//   - Mimi ms per frame (wasm32, SIMD128, one thread) on the real-size Mimi;
+//   - Mimi ms per frame (wasm32, SIMD128, one thread) on the real-size Mimi,
+//     and the GPU Mimi on the browser's WebGPU adapter;
 //   - LM ms per step on the CPU path for the full-size model, and on the
 //     WebGPU path (Chromium's SwiftShader adapter here) for the tiny one;
 //   - wasm linear memory after a whole Engine.create of the full-size model
@@ -79,6 +80,11 @@ async function main() {
   };
   await measure('mimi_cpu', { kind: 'mimi', base: tiny, clip, frames: a.mimiFrames, chunk: 1 });
   await measure('mimi_cpu_chunked', { kind: 'mimi', base: tiny, clip, frames: a.mimiFrames, chunk: 25 });
+  // The GPU Mimi on this browser's adapter (SwiftShader here: slow, the
+  // point is that it runs), 25 frames per call and one per call.
+  const gpuFrames = Math.min(a.mimiFrames, 50);
+  await measure('mimi_webgpu_chunked', { kind: 'mimi', base: tiny, clip, frames: gpuFrames, chunk: 25, backend: 'webgpu' });
+  await measure('mimi_webgpu', { kind: 'mimi', base: tiny, clip, frames: Math.min(gpuFrames, 10), chunk: 1, backend: 'webgpu' });
   await measure('lm_cpu_full', { kind: 'lm', base: full, lmFile: a.lm, backend: 'cpu', warmup: 2, steps: a.cpuSteps });
   await measure('lm_webgpu_tiny', { kind: 'lm', base: tiny, lmFile: a.lm, backend: 'webgpu', warmup: 5, steps: a.gpuSteps });
   await measure('engine_cpu_full', { kind: 'engine', base: full, lmFile: a.lm, backend: 'cpu' });

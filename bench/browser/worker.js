@@ -40,7 +40,7 @@ async function measure(r) {
   switch (r.kind) {
     case 'mimi': {
       const clip = new Uint8Array(await (await fetch(r.clip)).arrayBuffer());
-      return { ...benchMimi(model, clip, r.frames, r.chunk || 1), download_ms };
+      return { ...(await benchMimi(model, clip, r.frames, r.chunk || 1, r.backend || 'cpu')), download_ms };
     }
     case 'lm':
       return { ...(await benchLm(model, r.backend, r.warmup, r.steps)), download_ms };

@@ -10,11 +10,14 @@ use wasm_bindgen::prelude::*;
 use stt_model::audio::AudioStream;
 use stt_model::bench::{lm_step_times, mimi_frame_times, percentile};
 use stt_model::config::Config;
-use stt_model::mimi::MimiEncoder;
+use stt_model::config::FRAME_SAMPLES;
+use stt_model::mimi::{MimiBackend, MimiEncoder};
 use stt_model::stepper::CpuStepper;
 use stt_model::weights::safetensors::SafetensorsFile;
 use stt_model::weights::LmWeights;
-use stt_wgpu::{GpuOptions, GpuStepper};
+use stt_wgpu::device::Gpu;
+use stt_wgpu::mimi::{AnyMimi, GpuMimiEncoder};
+use stt_wgpu::{FeatureRequest, GpuOptions, GpuStepper};
 
 use crate::js::{bytes_field, core_error, js_error, memory_bytes, shards_field, string_field};
 use crate::stepper::AnyStepper;
@@ -35,6 +38,8 @@ pub fn wasm_memory_bytes() -> f64 {
 
 #[derive(Serialize)]
 struct MimiFigures {
+    backend: String,
+    adapter: Option<String>,
     frames: usize,
     chunk_frames: usize,
     ms_per_frame_median: f64,
@@ -42,22 +47,46 @@ struct MimiFigures {
     memory_bytes: f64,
 }
 
-/// Mimi's streaming encoder (CPU, this thread) on the first `frames`
-/// frames of `clip` (any audio file's bytes), `chunk_frames` per call. `files` holds `config`,
-/// `mimi_name` and `mimi`, as for `Engine.create`.
+/// Mimi's streaming encoder on the first `frames` frames of `clip` (any
+/// audio file's bytes), `chunk_frames` per call: on the CPU (this thread)
+/// for `backend` "cpu", on WebGPU (`GpuMimiEncoder`, whatever adapter the
+/// browser gives) for "webgpu". `files` holds `config`, `mimi_name` and
+/// `mimi`, as for `Engine.create`.
 #[wasm_bindgen(js_name = benchMimi)]
-pub fn bench_mimi(
+pub async fn bench_mimi(
     files: JsValue,
     clip: Uint8Array,
     frames: usize,
     chunk_frames: usize,
+    backend: String,
 ) -> Result<JsValue, JsValue> {
     let config = Config::from_json(&bytes_field(&files, "config")?).map_err(core_error)?;
     let mimi_name = string_field(&files, "mimi_name")?;
     let file = SafetensorsFile::from_shards(&mimi_name, shards_field(&files, "mimi")?)
         .map_err(core_error)?;
-    let mut mimi =
-        MimiEncoder::load(&file, &config, &candle_core::Device::Cpu).map_err(core_error)?;
+    let (mut mimi, adapter) = match backend.as_str() {
+        "cpu" => (
+            AnyMimi::Cpu(Box::new(
+                MimiEncoder::load(&file, &config, &candle_core::Device::Cpu).map_err(core_error)?,
+            )),
+            None,
+        ),
+        "webgpu" => {
+            let gpu = Gpu::new(false, FeatureRequest::default())
+                .await
+                .map_err(|e| core_error(e.into()))?;
+            let adapter = gpu.caps.adapter.clone();
+            let m = GpuMimiEncoder::new(gpu, &file, &config, chunk_frames.max(1))
+                .map_err(|e| core_error(e.into()))?;
+            (AnyMimi::Gpu(Box::new(m)), Some(adapter))
+        }
+        other => {
+            return Err(js_error(
+                "bad_input",
+                format!("backend: expected cpu or webgpu, got {other:?}"),
+            ))
+        }
+    };
     drop(file);
     let mut stream =
         AudioStream::from_bytes(clip.to_vec(), None).map_err(|e| js_error("bad_audio", e))?;
@@ -65,8 +94,19 @@ pub fn bench_mimi(
     while let Some(chunk) = stream.next_chunk().map_err(|e| js_error("bad_audio", e))? {
         pcm.extend_from_slice(&chunk);
     }
-    let t = mimi_frame_times(&mut mimi, &pcm, frames, chunk_frames, now_ms).map_err(core_error)?;
+    // One call first: pipelines compiled, buffers touched.
+    let warm =
+        &pcm[..pcm.len().min(chunk_frames.max(1) * FRAME_SAMPLES) / FRAME_SAMPLES * FRAME_SAMPLES];
+    if !warm.is_empty() {
+        mimi.encode(warm).await.map_err(core_error)?;
+        mimi.reset();
+    }
+    let t = mimi_frame_times(&mut mimi, &pcm, frames, chunk_frames, now_ms)
+        .await
+        .map_err(core_error)?;
     to_js(&MimiFigures {
+        backend,
+        adapter,
         frames: t.len(),
         chunk_frames,
         ms_per_frame_median: percentile(&t, 0.5),

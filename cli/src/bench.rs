@@ -209,7 +209,7 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         let mut figures = serde_json::Map::new();
         for (name, chunk) in [("frame_by_frame", 1), ("chunked", args.mimi_chunk)] {
             let mut mimi = model.mimi_encoder(&candle_core::Device::Cpu)?;
-            let t = mimi_frame_times(&mut mimi, &pcm, n, chunk, now_ms)?;
+            let t = block_on(mimi_frame_times(&mut mimi, &pcm, n, chunk, now_ms))?;
             figures.insert(
                 name.into(),
                 serde_json::json!({

@@ -4,7 +4,7 @@
 
 use crate::config::FRAME_SAMPLES;
 use crate::error::Result;
-use crate::mimi::MimiEncoder;
+use crate::mimi::MimiBackend;
 use crate::stepper::{LmStepper, TextInput};
 
 /// The `p` quantile (0..=1) of ascending `sorted`; NaN when empty.
@@ -53,11 +53,11 @@ pub async fn lm_step_times<S: LmStepper>(
     Ok(times)
 }
 
-/// Wall time per frame (ms, ascending) of Mimi's streaming encoder over
-/// the first `frames` whole frames of 24 kHz `pcm`, `chunk_frames` frames
-/// per call (1: frame by frame, as a microphone; more: as files run).
-pub fn mimi_frame_times(
-    mimi: &mut MimiEncoder,
+/// Wall time per frame (ms, ascending) of Mimi's streaming encoder (CPU or
+/// GPU) over the first `frames` whole frames of 24 kHz `pcm`, `chunk_frames`
+/// frames per call (1: frame by frame, as a microphone; more: as files run).
+pub async fn mimi_frame_times<M: MimiBackend>(
+    mimi: &mut M,
     pcm: &[f32],
     frames: usize,
     chunk_frames: usize,
@@ -67,7 +67,7 @@ pub fn mimi_frame_times(
     let mut times = Vec::with_capacity(frames);
     for chunk in whole.chunks(chunk_frames.max(1) * FRAME_SAMPLES) {
         let start = now_ms();
-        mimi.encode_frames(chunk)?;
+        mimi.encode(chunk).await?;
         let n = chunk.len() / FRAME_SAMPLES;
         times.extend(std::iter::repeat_n((now_ms() - start) / n as f64, n));
     }
