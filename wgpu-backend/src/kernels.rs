@@ -28,12 +28,14 @@ const REDUCE_SUBGROUP: &str = include_str!("kernels/reduce_subgroup.wgsl");
 const CONV_PARAMS: &str = include_str!("kernels/conv_params.wgsl");
 const CONV1D: &str = include_str!("kernels/conv1d.wgsl");
 const CONV1D_SPLIT: &str = include_str!("kernels/conv1d_split.wgsl");
+const CONV1D_COMMON: &str = include_str!("kernels/conv1d_common.wgsl");
 const CONV_HISTORY: &str = include_str!("kernels/conv_history.wgsl");
 const MIMI_LAYER_NORM: &str = include_str!("kernels/mimi_layer_norm.wgsl");
 const MIMI_ROPE_KV: &str = include_str!("kernels/mimi_rope_kv.wgsl");
 const MIMI_ATTENTION: &str = include_str!("kernels/mimi_attention.wgsl");
 const MIMI_RVQ_SCORE: &str = include_str!("kernels/mimi_rvq_score.wgsl");
 const MIMI_RVQ_PICK: &str = include_str!("kernels/mimi_rvq_pick.wgsl");
+const MIMI_RVQ_COMMON: &str = include_str!("kernels/mimi_rvq_common.wgsl");
 /// mimi_rvq_score.wgsl / mimi_rvq_pick.wgsl: invocations per workgroup (at
 /// least the codebook dimension) and codewords scored per workgroup.
 pub const MIMI_RVQ_WORKGROUP: usize = 256;
@@ -44,7 +46,8 @@ pub const MIMI_ATTENTION_WORKGROUP: usize = 64;
 pub const MIMI_ATTENTION_MAX_KEYS: usize = 256;
 /// mimi_rope_kv.wgsl and mimi_layer_norm.wgsl workgroups.
 pub const MIMI_ROPE_WORKGROUP: u32 = 64;
-/// A Mimi encoder kernel with the shared `ConvParams` spliced in.
+/// A Mimi encoder kernel with its shared parts spliced in (`ConvParams`,
+/// conv1d's constants/bindings/activations, the quantizer's level uniform).
 pub fn mimi_source(kernel: MimiKernel) -> String {
     let source = match kernel {
         MimiKernel::Conv1d => CONV1D,
@@ -56,7 +59,17 @@ pub fn mimi_source(kernel: MimiKernel) -> String {
         MimiKernel::RvqScore => MIMI_RVQ_SCORE,
         MimiKernel::RvqPick => MIMI_RVQ_PICK,
     };
-    source.replacen("\n//! CONV_PARAMS\n", &format!("\n{CONV_PARAMS}\n"), 1)
+    // Shared declarations, spliced where a kernel marks them (each at most
+    // once; a kernel without the marker is unchanged).
+    [
+        ("CONV_PARAMS", CONV_PARAMS),
+        ("CONV1D_COMMON", CONV1D_COMMON),
+        ("MIMI_RVQ_COMMON", MIMI_RVQ_COMMON),
+    ]
+    .iter()
+    .fold(source.to_string(), |src, (marker, text)| {
+        src.replacen(&format!("\n//! {marker}\n"), &format!("\n{text}\n"), 1)
+    })
 }
 
 /// The kernels of Mimi's GPU encoder (`mimi/`).

@@ -20,20 +20,7 @@
 
 //! CONV_PARAMS
 
-struct RvqLevel {
-    level: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-const WG: u32 = 256u;
-const ROWS: u32 = 32u;
-
-override DIM: u32;
-override BINS: u32;
-override N_Q: u32;
-override ROW: u32;
+//! MIMI_RVQ_COMMON
 
 @group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(2) var<storage, read> rest: array<f32>;

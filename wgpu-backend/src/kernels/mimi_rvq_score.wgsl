@@ -33,21 +33,9 @@
 
 //! CONV_PARAMS
 
-struct RvqLevel {
-    level: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+//! MIMI_RVQ_COMMON
 
-const WG: u32 = 256u;
 const LANES: u32 = 8u;
-const ROWS: u32 = 32u;
-
-override DIM: u32;
-override BINS: u32;
-override N_Q: u32;
-override ROW: u32;
 
 @group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(1) var<storage, read> first: array<f32>;
