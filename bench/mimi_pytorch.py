@@ -3,7 +3,8 @@ comparison `stt-cli bench --mimi-frames` needs in the same run.
 
 For each thread count: the whole signal in one `encode` call on the CPU
 (`torch.set_num_threads`), and frame by frame in streaming mode; with CUDA,
-the same two on the GPU. Weights: any Mimi safetensors in upstream names
+the same two on the GPU, the whole signal also with TF32 off (PyTorch lets
+cuDNN use TF32 tensor cores for convs by default). Weights: any Mimi safetensors in upstream names
 (a synthetic model's is real-size).
 
     python3 bench/mimi_pytorch.py --mimi DIR/mimi-pytorch-e351c8d8@125.safetensors \
@@ -67,7 +68,14 @@ def main():
             mimi = mimi.to("cuda")
             xc = x.to("cuda")
             mimi.encode(xc)
+            # PyTorch's defaults let cuDNN run convs on TF32 tensor cores
+            # (10-bit mantissas); ours are exact f32, so time both.
+            tf32_default = torch.backends.cudnn.allow_tf32
             whole = timed(lambda: mimi.encode(xc))
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+            mimi.encode(xc)
+            whole_f32 = timed(lambda: mimi.encode(xc))
 
             def stream_cuda():
                 with mimi.streaming(1):
@@ -78,7 +86,9 @@ def main():
             framewise = timed(stream_cuda, repeats=1)
             out["cuda"] = {
                 "device": torch.cuda.get_device_name(),
+                "cudnn_allow_tf32_default": tf32_default,
                 "whole_signal_ms_per_frame": 1e3 * whole / frames,
+                "whole_signal_ms_per_frame_tf32_off": 1e3 * whole_f32 / frames,
                 "frame_by_frame_ms_per_frame": 1e3 * framewise / frames,
             }
     print(json.dumps(out, indent=1))

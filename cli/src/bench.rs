@@ -45,7 +45,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub audio: Option<PathBuf>,
     /// Also time each GPU dispatch of this many steps with timestamp
-    /// queries (where the adapter has them), summed per kind.
+    /// queries (where the adapter has them), summed per kind; with
+    /// `--gpu-mimi`, each dispatch of GPU Mimi calls too.
     #[arg(long)]
     pub profile_steps: Option<usize>,
     #[command(flatten)]
@@ -108,6 +109,7 @@ fn gpu_mimi(
     pcm: &[f32],
     frames: usize,
     chunk: usize,
+    profile: bool,
 ) -> Result<serde_json::Value> {
     let fs = stt_model::config::FRAME_SAMPLES;
     let pcm = &pcm[..(pcm.len() / fs).min(frames) * fs];
@@ -115,7 +117,10 @@ fn gpu_mimi(
         Some(g) => g.clone(),
         None => block_on(stt_wgpu::device::Gpu::new(
             false,
-            stt_wgpu::FeatureRequest::default(),
+            stt_wgpu::FeatureRequest {
+                timestamps: profile,
+                ..Default::default()
+            },
         ))?,
     };
     let adapter = gpu.caps.adapter.clone();
@@ -140,6 +145,12 @@ fn gpu_mimi(
         }
         let total: f64 = times.iter().sum();
         times.sort_by(|a, b| a.total_cmp(b));
+        let profile = if mimi.gpu().caps.timestamps {
+            // Continues the stream, so attention sees the context reached.
+            mimi_profile(&mut mimi, &pcm[..per_call.min(frames) * fs], 5)?
+        } else {
+            "unavailable: no timestamp queries inside passes".into()
+        };
         out[name] = serde_json::json!({
             "chunk_frames": per_call,
             "frames": times.len(),
@@ -147,9 +158,60 @@ fn gpu_mimi(
             "ms_per_frame_mean": total / times.len().max(1) as f64,
             "real_time_factor": 80.0 * times.len() as f64 / total,
             "ms_per_call_through_stage": stages,
+            "gpu_profile": profile,
         });
     }
     Ok(out)
+}
+
+/// GPU time of one Mimi call on `pcm` (µs, mean of `calls` calls), from
+/// timestamps before each dispatch: the total, per kernel, and per
+/// labelled dispatch (a conv's kernel and weight name), largest first.
+fn mimi_profile(
+    mimi: &mut stt_wgpu::mimi::GpuMimiEncoder,
+    pcm: &[f32],
+    calls: usize,
+) -> Result<serde_json::Value> {
+    let mut by_label: Vec<(String, f64, usize)> = vec![];
+    for _ in 0..calls {
+        for (label, ns) in block_on(mimi.profile_call(pcm))? {
+            match by_label.iter_mut().find(|(l, _, _)| *l == label) {
+                Some((_, t, n)) => {
+                    *t += ns;
+                    *n += 1;
+                }
+                None => by_label.push((label, ns, 1)),
+            }
+        }
+    }
+    let us = |ns: f64| ns / calls as f64 / 1e3;
+    let mut by_kernel: Vec<(String, f64, usize)> = vec![];
+    for (label, t, n) in &by_label {
+        let kernel = label.split(' ').next().unwrap_or_default();
+        match by_kernel.iter_mut().find(|(k, _, _)| k == kernel) {
+            Some((_, kt, kn)) => {
+                *kt += t;
+                *kn += n;
+            }
+            None => by_kernel.push((kernel.to_string(), *t, *n)),
+        }
+    }
+    let table = |mut rows: Vec<(String, f64, usize)>| -> serde_json::Value {
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        rows.into_iter()
+            .map(|(l, t, n)| serde_json::json!({"label": l, "us_per_call": us(t), "dispatches_per_call": n / calls}))
+            .collect()
+    };
+    let total: f64 = by_label.iter().map(|(_, t, _)| us(*t)).sum();
+    let dispatches: usize = by_label.iter().map(|(_, _, n)| n).sum::<usize>() / calls;
+    Ok(serde_json::json!({
+        "calls": calls,
+        "frames_per_call": pcm.len() / stt_model::config::FRAME_SAMPLES,
+        "dispatches_per_call": dispatches,
+        "gpu_us_per_call": total,
+        "by_kernel": table(by_kernel),
+        "by_dispatch": table(by_label),
+    }))
 }
 
 pub fn run(args: BenchArgs) -> Result<bool> {
@@ -227,7 +289,14 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         if args.gpu_mimi {
             figures.insert(
                 "gpu".into(),
-                gpu_mimi(&model, lm_gpu.as_ref(), &pcm, n, args.mimi_chunk)?,
+                gpu_mimi(
+                    &model,
+                    lm_gpu.as_ref(),
+                    &pcm,
+                    n,
+                    args.mimi_chunk,
+                    args.profile_steps.is_some(),
+                )?,
             );
         }
         out["mimi"] = figures.into();

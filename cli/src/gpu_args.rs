@@ -16,7 +16,8 @@ pub struct GpuArgs {
     /// reads, no subgroup reductions (for comparisons and driver bugs).
     #[arg(long)]
     pub no_gpu_features: bool,
-    /// Lanes per row in the GPU mat-vec kernels (8, 16, 32; default 8).
+    /// Lanes per row in the GPU mat-vec kernels (8, 16, 32; default 32 on
+    /// a discrete GPU whose subgroups allow it, else 8).
     #[arg(long, hide = true)]
     pub matvec_lanes: Option<u32>,
 }

@@ -100,8 +100,9 @@ fn per_frame(latents: &[f32], frames: usize, per: usize) -> Vec<Vec<f32>> {
 /// each output sums up to 8192 products (the last downsampling conv:
 /// 512 channels × kernel 16), typically √n·2⁻²⁴ ≈ 5e-6 relative, through
 /// 14 convs: bound 1e-4 relative per frame — and chunks of 5 frames give
-/// exactly the frame-by-frame GPU values (each output is computed the same
-/// way whatever the chunk); a reset starts a fresh stream.
+/// exactly the frame-by-frame GPU values (each output is summed in the same
+/// order whatever the chunk, though chunks take conv1d_tiled.wgsl where
+/// single frames take conv1d.wgsl); a reset starts a fresh stream.
 #[test]
 fn gpu_seanet_matches_moshi_and_streams_exactly() {
     let Some(gpu) = gpu() else { return };
@@ -205,8 +206,9 @@ fn downsample_f64(path: &std::path::Path, x: &[Vec<f32>]) -> Vec<Vec<f64>> {
 
 /// The GPU encoder transformer against moshi's, stepped one frame at a
 /// time, on moshi's SEANet latents of 12 s of speech (150 frames: the
-/// 250-position window wraps at frame 125). One frame per call and seven
-/// per call must both give moshi's frame-by-frame outputs (the attention
+/// 250-position window wraps at frame 125). One frame per call and 16 per
+/// call (32 columns: the linears' wide tiles, `CONV_SPLIT_WIDE_MIN_COLUMNS`)
+/// must both give moshi's frame-by-frame outputs (the attention
 /// kernel reproduces the keys each position sees then) to 1e-4 relative:
 /// 8 layers of sums of up to 2048 f32 terms (~√2048·2⁻²⁴ ≈ 3e-6 each) and
 /// a softmax over 250 keys.
@@ -220,8 +222,8 @@ fn gpu_transformer_matches_moshi_frame_by_frame() {
     let latents = moshi_seanet(&path, &m, pcm);
     let want = moshi_transformer(&path, &m, &latents);
 
-    let mut runner = GpuTransformerRunner::new(gpu, &m.mimi, &m.config, 7).unwrap();
-    for chunk in [1, 7] {
+    let mut runner = GpuTransformerRunner::new(gpu, &m.mimi, &m.config, 16).unwrap();
+    for chunk in [1, 16] {
         runner.reset();
         let mut got = vec![];
         for part in latents.chunks(chunk) {
@@ -252,7 +254,10 @@ fn gpu_transformer_matches_moshi_frame_by_frame() {
 /// conv on the GPU SEANet's output (the transformer's 2e-6 above, then one
 /// conv of 2048 terms, ~√2048·2⁻²⁴ ≈ 3e-6), codes equal except where the f64 quantizer shows a
 /// near-tie the latent difference explains (`common::rvq`); one frame or
-/// seven per call give bit-identical codes and latents; a reset restarts.
+/// 16 per call give bit-identical codes and latents (16 frames take every
+/// conv's other pipeline: conv1d_tiled for the SEANet, conv1d_split's
+/// wide tiles for the linears, downsampling and projections; the last
+/// call's 6 frames mix both); a reset restarts.
 #[test]
 fn gpu_mimi_codes_match_moshi_up_to_near_ties() {
     let Some(gpu) = gpu() else { return };
@@ -270,9 +275,9 @@ fn gpu_mimi_codes_match_moshi_up_to_near_ties() {
     }
     assert_eq!(cpu_codes.len(), frames);
 
-    let mut mimi = GpuMimiEncoder::new(gpu, &m.mimi, &m.config, 7).unwrap();
+    let mut mimi = GpuMimiEncoder::new(gpu, &m.mimi, &m.config, 16).unwrap();
     let mut runs = vec![];
-    for chunk in [1, 7] {
+    for chunk in [1, 16] {
         mimi.reset();
         let (mut codes, mut latents) = (vec![], vec![]);
         for part in pcm.chunks(chunk * FRAME_SAMPLES) {
@@ -284,7 +289,7 @@ fn gpu_mimi_codes_match_moshi_up_to_near_ties() {
     }
     assert!(
         runs[0] == runs[1],
-        "one frame per call and seven per call differ"
+        "one frame per call and 16 per call differ"
     );
     let (codes, latents) = &runs[0];
 
@@ -331,7 +336,7 @@ fn gpu_mimi_codes_match_moshi_up_to_near_ties() {
     );
     assert!(worst < 1e-4, "latents differ by {worst:.2e}");
     assert!(
-        block_on(mimi.encode_frames(&pcm[..FRAME_SAMPLES * 8])).is_err(),
+        block_on(mimi.encode_frames(&pcm[..FRAME_SAMPLES * 17])).is_err(),
         "over max_frames"
     );
 }

@@ -16,6 +16,9 @@ pub struct Capabilities {
     /// A software renderer (lavapipe, SwiftShader: WebGPU's fallback
     /// adapter): Mimi runs faster on the CPU than there.
     pub software: bool,
+    /// A discrete GPU (the matvec takes more lanes per row there:
+    /// `matvec::lanes`). Browsers do not say, so there it is false.
+    pub discrete: bool,
     pub backend: String,
     pub max_storage_buffer_binding_size: u64,
     pub max_buffer_size: u64,
@@ -140,6 +143,7 @@ impl Gpu {
         let caps = Capabilities {
             adapter: adapter_label(&info),
             software: info.device_type == wgpu::DeviceType::Cpu,
+            discrete: info.device_type == wgpu::DeviceType::DiscreteGpu,
             backend: format!("{:?}", info.backend),
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
             max_buffer_size: limits.max_buffer_size,

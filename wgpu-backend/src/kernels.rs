@@ -28,6 +28,7 @@ const REDUCE_SUBGROUP: &str = include_str!("kernels/reduce_subgroup.wgsl");
 const CONV_PARAMS: &str = include_str!("kernels/conv_params.wgsl");
 const CONV1D: &str = include_str!("kernels/conv1d.wgsl");
 const CONV1D_SPLIT: &str = include_str!("kernels/conv1d_split.wgsl");
+const CONV1D_TILED: &str = include_str!("kernels/conv1d_tiled.wgsl");
 const CONV1D_COMMON: &str = include_str!("kernels/conv1d_common.wgsl");
 const CONV_HISTORY: &str = include_str!("kernels/conv_history.wgsl");
 const MIMI_LAYER_NORM: &str = include_str!("kernels/mimi_layer_norm.wgsl");
@@ -52,6 +53,7 @@ pub fn mimi_source(kernel: MimiKernel) -> String {
     let source = match kernel {
         MimiKernel::Conv1d => CONV1D,
         MimiKernel::Conv1dSplit => CONV1D_SPLIT,
+        MimiKernel::Conv1dTiled => CONV1D_TILED,
         MimiKernel::ConvHistory => CONV_HISTORY,
         MimiKernel::LayerNorm => MIMI_LAYER_NORM,
         MimiKernel::RopeKv => MIMI_ROPE_KV,
@@ -77,6 +79,7 @@ pub fn mimi_source(kernel: MimiKernel) -> String {
 pub enum MimiKernel {
     Conv1d,
     Conv1dSplit,
+    Conv1dTiled,
     ConvHistory,
     LayerNorm,
     RopeKv,
@@ -85,14 +88,43 @@ pub enum MimiKernel {
     RvqPick,
 }
 
+impl MimiKernel {
+    /// The kernel's file name without `.wgsl` (profile labels).
+    pub fn name(self) -> &'static str {
+        match self {
+            MimiKernel::Conv1d => "conv1d",
+            MimiKernel::Conv1dSplit => "conv1d_split",
+            MimiKernel::Conv1dTiled => "conv1d_tiled",
+            MimiKernel::ConvHistory => "conv_history",
+            MimiKernel::LayerNorm => "mimi_layer_norm",
+            MimiKernel::RopeKv => "mimi_rope_kv",
+            MimiKernel::Attention => "mimi_attention",
+            MimiKernel::RvqScore => "mimi_rvq_score",
+            MimiKernel::RvqPick => "mimi_rvq_pick",
+        }
+    }
+}
+
 /// Invocations per workgroup of conv1d.wgsl and conv_history.wgsl (one
 /// output column each), and of conv1d_split.wgsl (splitting the input
-/// channels of one output channel and CONV_SPLIT_TILE columns).
+/// channels of its outputs).
 pub const CONV_WORKGROUP: u32 = 64;
-pub const CONV_SPLIT_TILE: u32 = 4;
+/// conv1d_split.wgsl's (columns, output channels) per workgroup: the small
+/// tile for calls of fewer than CONV_SPLIT_WIDE_MIN_COLUMNS output columns
+/// (a microphone's frame), the large one for chunks.
+pub const CONV_SPLIT_TILES: [(u32, u32); 2] = [(4, 1), (4, 4)];
+pub const CONV_SPLIT_WIDE_MIN_COLUMNS: u32 = 16;
 /// Convs with at most this many output columns per frame take
-/// conv1d_split.wgsl.
+/// conv1d_split.wgsl; the others conv1d.wgsl, or conv1d_tiled.wgsl (tiles
+/// of CONV_TILED_TILE columns × channels) for calls of at least
+/// CONV_TILED_MIN_COLUMNS output columns.
 pub const CONV_SPLIT_MAX_PER_FRAME: u32 = 8;
+/// conv1d_tiled.wgsl pays ~3.5 µs per 16-deep reduction slice, so it wins
+/// only with enough tiles to fill the GPU: H200, one frame (96 columns of
+/// model.6): tiled 285 µs; 400 columns (25 frames of model.9): tiled 676
+/// µs where conv1d.wgsl takes ~240 on 16. More than one frame's 1920.
+pub const CONV_TILED_TILE: (u32, u32) = (64, 64);
+pub const CONV_TILED_MIN_COLUMNS: u32 = 2048;
 
 /// A weight layout the matvec kernel reads (`kernels/weights_*.wgsl`;
 /// `repack` turns file formats into these).
@@ -312,7 +344,28 @@ mod tests {
             assert_eq!(wgsl_const(&module, "WG"), CONV_WORKGROUP as usize);
         }
         let split = parse("conv1d_split", &mimi_source(MimiKernel::Conv1dSplit));
-        assert_eq!(wgsl_const(&split, "TILE"), CONV_SPLIT_TILE as usize);
+        for (columns, channels) in CONV_SPLIT_TILES {
+            assert_eq!(columns as usize, wgsl_const(&split, "TILE"));
+            assert!(channels == 1 || channels == 4, "CO_TILE is 1 or 4");
+        }
+        let tiled = parse("conv1d_tiled", &mimi_source(MimiKernel::Conv1dTiled));
+        assert_eq!(
+            (wgsl_const(&tiled, "TN"), wgsl_const(&tiled, "TM")),
+            (CONV_TILED_TILE.0 as usize, CONV_TILED_TILE.1 as usize)
+        );
+        let rk = wgsl_const(&tiled, "RK");
+        assert_eq!(
+            global_array_len(&tiled, "w_tile"),
+            rk * CONV_TILED_TILE.1 as usize
+        );
+        assert_eq!(
+            global_array_len(&tiled, "x_tile"),
+            rk * CONV_TILED_TILE.0 as usize
+        );
+        assert_eq!(
+            global_array_len(&split, "partial"),
+            CONV_WORKGROUP as usize * 4
+        );
         let attention = parse("mimi_attention", &mimi_source(MimiKernel::Attention));
         assert_eq!(wgsl_const(&attention, "WG"), MIMI_ATTENTION_WORKGROUP);
         assert_eq!(wgsl_const(&attention, "MAX_KEYS"), MIMI_ATTENTION_MAX_KEYS);

@@ -17,12 +17,17 @@ use crate::repack::PackedMatrix;
 /// moshi's RmsNorm epsilon (the `EPS` default of matvec.wgsl).
 pub const RMS_NORM_EPS: f32 = 1e-8;
 
-/// The matvec lanes per row unless asked otherwise. Measured on an H100
-/// (full-size Q4_K step, before the vec4 input tile, bench/README.md):
-/// 8 lanes 3.05 ms, 16 lanes 3.12, 32 lanes 4.83 (4× the workgroups, each
-/// paying the norm/input prologue, no longer fit in one wave); lavapipe
-/// also prefers 8.
+/// The matvec lanes per row unless asked otherwise, except on discrete
+/// GPUs ([`DISCRETE_LANES`]). Measured on an H100 (full-size Q4_K step,
+/// before the vec4 input tile, bench/README.md): 8 lanes 3.05 ms, 16 lanes
+/// 3.12, 32 lanes 4.83 (4× the workgroups, each paying the norm/input
+/// prologue, no longer fit in one wave); lavapipe also prefers 8.
 pub const DEFAULT_LANES: u32 = 8;
+/// Lanes per row on a discrete GPU whose subgroups allow it. Measured on
+/// an H200 in one run (full-size Q4_K step at a full cache,
+/// bench/h200/session6): 8 lanes 1.58 ms, 16 lanes 1.31, 32 lanes 1.31 —
+/// the 2048-row projections get 256 workgroups instead of 64.
+pub const DISCRETE_LANES: u32 = 32;
 
 /// matvec.wgsl's bindings: weights, scales, x, alpha (read) and y (read_write).
 const BINDINGS: [wgpu::BufferBindingType; 5] = [RO, RO, RO, RO, RW];
@@ -131,10 +136,12 @@ impl MatvecKey {
 }
 
 /// Lanes per row: `requested` if the kernel and the adapter's subgroups
+/// allow it; unasked, [`DISCRETE_LANES`] on a discrete GPU whose subgroups
 /// allow it, else [`DEFAULT_LANES`].
 pub fn lanes(caps: &Capabilities, requested: Option<u32>) -> Result<u32> {
     let subgroup = caps.subgroups.then_some(caps.subgroup_size);
     match requested {
+        None if caps.discrete && subgroup.is_none_or(|s| DISCRETE_LANES <= s) => Ok(DISCRETE_LANES),
         None => Ok(DEFAULT_LANES),
         Some(l) if [8, 16, 32].contains(&l) && subgroup.is_none_or(|s| l <= s) => Ok(l),
         Some(l) => Err(GpuError::Unsupported(format!(

@@ -46,7 +46,7 @@ pub struct GpuOptions {
     /// Quantize float (safetensors) weights at load, as `stt-cli quantize`
     /// would; ignored for GGUF files, which are already quantized.
     pub quantize: Option<QuantType>,
-    /// matvec lanes per row (8, 16, 32); default `matvec::DEFAULT_LANES`.
+    /// matvec lanes per row (8, 16, 32); default `matvec::lanes`'s choice.
     pub matvec_lanes: Option<u32>,
 }
 

@@ -41,6 +41,16 @@
 
 const WG: u32 = 64u;
 
+// The activated input of reduction index r = ci·K + j for output column t.
+fn tap(r: u32, t: u32) -> f32 {
+    let ci = r / K;
+    var col = t * STRIDE + (r % K) * DILATION;
+    if REPLICATE == 1u && params.first == 1u && col < IN_HISTORY {
+        col = IN_HISTORY;
+    }
+    return activate(input[ci * IN_ROW + col]);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;
@@ -48,16 +58,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if t >= params.frames * T_OUT_PER_FRAME || co >= C_OUT {
         return;
     }
+    // r = ci·K + j in increasing order (conv1d_tiled.wgsl's order), four
+    // taps' loads issued before their products are added.
+    let reduction = C_IN * K;
+    let w = co * reduction;
     var acc = 0.0;
-    for (var ci = 0u; ci < C_IN; ci++) {
-        let w = (co * C_IN + ci) * K;
-        for (var j = 0u; j < K; j++) {
-            var col = t * STRIDE + j * DILATION;
-            if REPLICATE == 1u && params.first == 1u && col < IN_HISTORY {
-                col = IN_HISTORY;
-            }
-            acc = fma(weight[w + j], activate(input[ci * IN_ROW + col]), acc);
-        }
+    var r = 0u;
+    for (; r + 3u < reduction; r += 4u) {
+        let x0 = tap(r, t);
+        let x1 = tap(r + 1u, t);
+        let x2 = tap(r + 2u, t);
+        let x3 = tap(r + 3u, t);
+        acc = fma(weight[w + r], x0, acc);
+        acc = fma(weight[w + r + 1u], x1, acc);
+        acc = fma(weight[w + r + 2u], x2, acc);
+        acc = fma(weight[w + r + 3u], x3, acc);
+    }
+    for (; r < reduction; r++) {
+        acc = fma(weight[w + r], tap(r, t), acc);
     }
     acc += bias[co];
     if SCALE == 1u {

@@ -13,6 +13,8 @@
 // sees keys lo … p with lo = max(0, e − CONTEXT + 1), e the last position
 // of p's frame (P·⌊p/P⌋ + P − 1). RING ≥ CONTEXT + P·max_frames, so this
 // call's writes never overwrite a key it reads.
+// Loads: four keys' or values' loads in flight before their terms are
+// added, in the order of a plain loop (HEAD_DIM % 4 == 0, host-checked).
 // Workgroup: WG (= HEAD_DIM) invocations for one (position, head); grid =
 // (1, frames·P, heads). Scores live in workgroup memory (≤ CONTEXT ≤ MAX_KEYS).
 // CPU reference: moshi `StreamingMultiheadAttention::forward` with
@@ -62,9 +64,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var m = -3.0e38;
     for (var j = lid; j < n; j += WG) {
         let row = ((lo + j) % RING) * D + base;
+        // Four loads in flight per step, added in order (HEAD_DIM % 4 == 0).
         var s = 0.0;
-        for (var d = 0u; d < HEAD_DIM; d++) {
-            s = fma(qh[d], k_cache[row + d], s);
+        for (var d = 0u; d < HEAD_DIM; d += 4u) {
+            let k0 = k_cache[row + d];
+            let k1 = k_cache[row + d + 1u];
+            let k2 = k_cache[row + d + 2u];
+            let k3 = k_cache[row + d + 3u];
+            s = fma(qh[d], k0, s);
+            s = fma(qh[d + 1u], k1, s);
+            s = fma(qh[d + 2u], k2, s);
+            s = fma(qh[d + 3u], k3, s);
         }
         s *= scale;
         scores[j] = s;
@@ -96,9 +106,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     let total = partial[0];
     if lid < HEAD_DIM {
+        let col = base + lid;
         var acc = 0.0;
-        for (var j = 0u; j < n; j++) {
-            acc = fma(scores[j], v_cache[((lo + j) % RING) * D + base + lid], acc);
+        var j = 0u;
+        for (; j + 3u < n; j += 4u) {
+            let v0 = v_cache[((lo + j) % RING) * D + col];
+            let v1 = v_cache[((lo + j + 1u) % RING) * D + col];
+            let v2 = v_cache[((lo + j + 2u) % RING) * D + col];
+            let v3 = v_cache[((lo + j + 3u) % RING) * D + col];
+            acc = fma(scores[j], v0, acc);
+            acc = fma(scores[j + 1u], v1, acc);
+            acc = fma(scores[j + 2u], v2, acc);
+            acc = fma(scores[j + 3u], v3, acc);
+        }
+        for (; j < n; j++) {
+            acc = fma(scores[j], v_cache[((lo + j) % RING) * D + col], acc);
         }
         output[(base + lid) * ROW + t] = acc / total;
     }

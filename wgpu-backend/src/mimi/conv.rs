@@ -1,14 +1,21 @@
-//! Streaming causal convolutions on the GPU (conv1d.wgsl), chained through
-//! [`Signal`] buffers that keep each conv's history between calls
+//! Streaming causal convolutions on the GPU, chained through [`Signal`]
+//! buffers that keep each conv's history between calls
 //! (conv_history.wgsl), so one frame or many frames per call give the same
-//! outputs.
+//! outputs. Each conv has two pipelines with the same summation order, one
+//! for calls with few output columns and one for calls with many: for
+//! SEANet convs conv1d.wgsl (a column per invocation) and
+//! conv1d_tiled.wgsl (a tiled matrix product); for convs of a few columns
+//! per frame (linears, downsampling, projections) conv1d_split.wgsl with a
+//! small and a larger tile.
 
 use stt_model::weights::safetensors::SafetensorsFile;
 
+use super::record::Recorder;
 use crate::device::Gpu;
 use crate::error::{GpuError, Result};
 use crate::kernels::{
-    mimi_source, MimiKernel, CONV_SPLIT_MAX_PER_FRAME, CONV_SPLIT_TILE, CONV_WORKGROUP,
+    mimi_source, MimiKernel, CONV_SPLIT_MAX_PER_FRAME, CONV_SPLIT_TILES,
+    CONV_SPLIT_WIDE_MIN_COLUMNS, CONV_TILED_MIN_COLUMNS, CONV_TILED_TILE, CONV_WORKGROUP,
 };
 use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFORM};
 
@@ -157,13 +164,22 @@ impl ConvSpec {
     }
 }
 
-pub(crate) struct Conv {
+/// A pipeline of a conv, with the output tile one workgroup covers.
+struct Variant {
     pipeline: wgpu::ComputePipeline,
+    /// (output columns, output channels) per workgroup.
+    tile: (u32, u32),
+    label: String,
+}
+
+pub(crate) struct Conv {
+    /// For calls with fewer output columns than `wide_from`, and the rest.
+    narrow: Variant,
+    wide: Variant,
+    wide_from: u32,
     bind_group: wgpu::BindGroup,
     c_out: u32,
     out_per_frame: u32,
-    /// conv1d_split.wgsl (few columns per frame) rather than conv1d.wgsl.
-    split: bool,
     /// Kept for the bind group's lifetime.
     _weights: [wgpu::Buffer; 3],
 }
@@ -226,13 +242,6 @@ impl Conv {
         let bias = gpu.buffer_with(label, bytemuck::cast_slice(&bias), U::STORAGE)?;
         let scale = gpu.buffer_with(label, bytemuck::cast_slice(&scale), U::STORAGE)?;
         let layout = bind_layout(&gpu.device, "conv1d", &[UNIFORM, RO, RO, RO, RO, RW, RO]);
-        let split = output.per_frame <= CONV_SPLIT_MAX_PER_FRAME;
-        let kernel = if split {
-            MimiKernel::Conv1dSplit
-        } else {
-            MimiKernel::Conv1d
-        };
-        let module = shader(gpu, "conv1d", &mimi_source(kernel));
         let (res_row, res_offset) = residual.map_or((0, 0), |r| (r.row, r.history));
         let constants = [
             ("C_IN", c_in as f64),
@@ -251,7 +260,35 @@ impl Conv {
             ("RES_OFFSET", res_offset as f64),
             ("T_OUT_PER_FRAME", output.per_frame as f64),
         ];
-        let pipeline = pipeline(gpu, label, &layout, &module, &constants);
+        let name = spec.weight.trim_end_matches(".weight");
+        let variant = |kernel: MimiKernel, tile: (u32, u32)| {
+            let module = shader(gpu, "conv1d", &mimi_source(kernel));
+            let mut constants = constants.to_vec();
+            if kernel == MimiKernel::Conv1dSplit {
+                constants.push(("CO_TILE", tile.1 as f64));
+            }
+            let label = format!("{} {name}", kernel.name());
+            Variant {
+                pipeline: pipeline(gpu, &label, &layout, &module, &constants),
+                tile,
+                label,
+            }
+        };
+        let (narrow, wide, wide_from) = if output.per_frame <= CONV_SPLIT_MAX_PER_FRAME {
+            let [small, large] = CONV_SPLIT_TILES;
+            (
+                variant(MimiKernel::Conv1dSplit, small),
+                variant(MimiKernel::Conv1dSplit, large),
+                CONV_SPLIT_WIDE_MIN_COLUMNS,
+            )
+        } else {
+            (
+                variant(MimiKernel::Conv1d, (CONV_WORKGROUP, 1)),
+                variant(MimiKernel::Conv1dTiled, CONV_TILED_TILE),
+                CONV_TILED_MIN_COLUMNS,
+            )
+        };
+        let label = &spec.weight;
         // An unused residual binding still needs a buffer: the input.
         let res = residual.map_or(&input.buffer, |r| &r.buffer);
         let bind_group = bind_group(
@@ -269,25 +306,25 @@ impl Conv {
             ],
         );
         Ok(Self {
-            pipeline,
+            narrow,
+            wide,
+            wide_from,
             bind_group,
             c_out: c_out as u32,
             out_per_frame: output.per_frame,
-            split,
             _weights: [weight, bias, scale],
         })
     }
 
-    pub fn record(&self, pass: &mut wgpu::ComputePass, frames: u32) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
+    pub fn record(&self, rec: &mut Recorder, frames: u32) {
         let columns = frames * self.out_per_frame;
-        let per_group = if self.split {
-            CONV_SPLIT_TILE
+        let v = if columns >= self.wide_from {
+            &self.wide
         } else {
-            CONV_WORKGROUP
+            &self.narrow
         };
-        pass.dispatch_workgroups(columns.div_ceil(per_group), self.c_out, 1);
+        let groups = [columns.div_ceil(v.tile.0), self.c_out.div_ceil(v.tile.1), 1];
+        rec.dispatch(&v.label, &v.pipeline, &self.bind_group, groups);
     }
 }
 
@@ -326,9 +363,8 @@ impl HistoryShift {
         })
     }
 
-    pub fn record(&self, pass: &mut wgpu::ComputePass) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(self.history.div_ceil(CONV_WORKGROUP), self.channels, 1);
+    pub fn record(&self, rec: &mut Recorder) {
+        let groups = [self.history.div_ceil(CONV_WORKGROUP), self.channels, 1];
+        rec.dispatch("conv_history", &self.pipeline, &self.bind_group, groups);
     }
 }

@@ -9,6 +9,7 @@ use stt_model::config::{Config, FRAME_SAMPLES};
 use stt_model::weights::safetensors::SafetensorsFile;
 
 use super::conv::{Act, Conv, ConvParams, ConvSpec, HistoryShift, Signal};
+use super::record::{Recorder, MAX_PROFILED};
 use super::seanet::Seanet;
 use super::transformer::GpuTransformer;
 use crate::device::{compute_pass, Gpu};
@@ -293,12 +294,18 @@ impl GpuMimiEncoder {
     }
 
     fn run(&mut self, pcm: &[f32]) -> Result<(wgpu::CommandEncoder, usize)> {
-        self.run_stages(pcm, STAGES.len())
+        self.run_stages(pcm, STAGES.len(), None)
     }
 
     /// Records the first `stages` of [`STAGES`] for `pcm` (all of them but
-    /// in [`time_stages`](Self::time_stages)).
-    fn run_stages(&mut self, pcm: &[f32], stages: usize) -> Result<(wgpu::CommandEncoder, usize)> {
+    /// in [`time_stages`](Self::time_stages)); with `profile`, a timestamp
+    /// before each dispatch and its label.
+    fn run_stages(
+        &mut self,
+        pcm: &[f32],
+        stages: usize,
+        profile: Option<(&wgpu::QuerySet, &mut Vec<String>)>,
+    ) -> Result<(wgpu::CommandEncoder, usize)> {
         let frames = pcm.len() / FRAME_SAMPLES;
         if pcm.is_empty() || !pcm.len().is_multiple_of(FRAME_SAMPLES) || frames > self.max_frames {
             return Err(GpuError::InvalidInput(format!(
@@ -321,27 +328,32 @@ impl GpuMimiEncoder {
         let mut enc = self.gpu.encoder("mimi");
         {
             let mut pass = compute_pass(&mut enc, "mimi");
-            self.seanet.record(&mut pass, frames as u32);
+            let mut rec = match profile {
+                Some((set, labels)) => Recorder::profiled(&mut pass, set, labels),
+                None => Recorder::new(&mut pass),
+            };
+            self.seanet.record(&mut rec, frames as u32);
             if stages > 1 {
-                self.transformer.record(&mut pass, frames);
+                self.transformer.record(&mut rec, frames);
             }
             if stages > 2 {
-                self.downsample.record(&mut pass, frames as u32);
-                self.down_history.record(&mut pass);
+                self.downsample.record(&mut rec, frames as u32);
+                self.down_history.record(&mut rec);
                 for proj in &self.projections {
-                    proj.record(&mut pass, frames as u32);
+                    proj.record(&mut rec, frames as u32);
                 }
             }
             if stages > 3 {
                 let groups = (self.bins / MIMI_RVQ_ROWS) as u32;
+                let [score, pick] = &self.rvq_pipelines;
                 for level in &self.rvq_bind_groups {
-                    pass.set_bind_group(0, level, &[]);
-                    pass.set_pipeline(&self.rvq_pipelines[0]);
-                    pass.dispatch_workgroups(groups, frames as u32, 1);
-                    pass.set_pipeline(&self.rvq_pipelines[1]);
-                    pass.dispatch_workgroups(1, frames as u32, 1);
+                    let score_label = MimiKernel::RvqScore.name();
+                    rec.dispatch(score_label, score, level, [groups, frames as u32, 1]);
+                    let pick_label = MimiKernel::RvqPick.name();
+                    rec.dispatch(pick_label, pick, level, [1, frames as u32, 1]);
                 }
             }
+            rec.finish();
         }
         Ok((enc, frames))
     }
@@ -420,7 +432,7 @@ impl GpuMimiEncoder {
                     .submit_and_read(idle, &self.codes, 4, "Mimi codes")
                     .await?;
                 let start = now_ms();
-                let (enc, _) = self.run_stages(pcm, i + 1)?;
+                let (enc, _) = self.run_stages(pcm, i + 1, None)?;
                 self.gpu
                     .submit_and_read(enc, &self.codes, 4, "Mimi codes")
                     .await?;
@@ -430,6 +442,45 @@ impl GpuMimiEncoder {
         }
         self.reset();
         Ok(out)
+    }
+
+    /// GPU time of each dispatch of one call on `pcm` (whole frames, at
+    /// most `max_frames`), from timestamps written before each: (label,
+    /// ns) in dispatch order. The call continues the stream like
+    /// [`encode_frames`](Self::encode_frames). Needs timestamp queries
+    /// inside passes (`FeatureRequest::timestamps`).
+    pub async fn profile_call(&mut self, pcm: &[f32]) -> Result<Vec<(String, f64)>> {
+        if !self.gpu.caps.timestamps {
+            return Err(GpuError::Unsupported(
+                "timestamp queries inside passes are not enabled on this device".into(),
+            ));
+        }
+        let set = self.gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("mimi profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: MAX_PROFILED,
+        });
+        let mut labels = vec![];
+        let (mut enc, _) = self.run_stages(pcm, STAGES.len(), Some((&set, &mut labels)))?;
+        let n = labels.len() as u32 + 1;
+        let bytes = 8 * n as u64;
+        let resolved = self.gpu.empty_buffer(
+            "mimi profile resolve",
+            bytes,
+            wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        )?;
+        enc.resolve_query_set(&set, 0..n, &resolved, 0);
+        let ticks = self
+            .gpu
+            .submit_and_read(enc, &resolved, bytes, "the Mimi profile")
+            .await?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&ticks);
+        let period = self.gpu.queue.get_timestamp_period() as f64;
+        Ok(labels
+            .into_iter()
+            .zip(ticks.windows(2))
+            .map(|(label, t)| (label, t[1].saturating_sub(t[0]) as f64 * period))
+            .collect())
     }
 
     /// Encodes any number of whole frames, `max_frames` per submit.

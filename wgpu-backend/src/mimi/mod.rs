@@ -7,11 +7,13 @@
 //! - [`transformer`]: the encoder transformer (8 layers, rolling window).
 //! - [`encoder`]: all of it with the downsampling conv and the split
 //!   quantizer: [`GpuMimiEncoder`], PCM to codes in one submit.
+//! - [`record`]: dispatches into one pass, timed per kernel for profiles.
 //! - [`any`]: [`AnyMimi`], the CPU or the GPU encoder chosen at run time.
 
 pub mod any;
 pub(crate) mod conv;
 pub mod encoder;
+pub(crate) mod record;
 pub mod seanet;
 pub mod transformer;
 

@@ -14,6 +14,7 @@ use stt_model::config::{Config, FRAME_SAMPLES};
 use stt_model::weights::safetensors::SafetensorsFile;
 
 use super::conv::{Act, Conv, ConvParams, ConvSpec, HistoryShift, Signal};
+use super::record::Recorder;
 use crate::device::{compute_pass, Gpu};
 use crate::error::{GpuError, Result};
 
@@ -140,15 +141,15 @@ impl Seanet {
         queue.write_buffer(&self.input.buffer, at, bytemuck::cast_slice(pcm));
     }
 
-    pub fn record(&self, pass: &mut wgpu::ComputePass, frames: u32) {
+    pub fn record(&self, rec: &mut Recorder, frames: u32) {
         for conv in &self.convs {
-            conv.record(pass, frames);
+            conv.record(rec, frames);
         }
         // Each dispatch sees the writes of those before it (WebGPU's
         // per-dispatch usage scopes); the shifts come after every conv
         // has read its history.
         for shift in &self.shifts {
-            shift.record(pass);
+            shift.record(rec);
         }
     }
 
@@ -217,7 +218,8 @@ impl GpuSeanet {
         let mut enc = self.gpu.encoder("seanet");
         {
             let mut pass = compute_pass(&mut enc, "seanet");
-            self.seanet.record(&mut pass, frames as u32);
+            self.seanet
+                .record(&mut Recorder::new(&mut pass), frames as u32);
         }
         (self.seanet.output)
             .submit_and_read_columns(&self.gpu, enc, frames, "SEANet latents")

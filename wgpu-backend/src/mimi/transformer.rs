@@ -15,6 +15,7 @@ use stt_model::config::Config;
 use stt_model::weights::safetensors::SafetensorsFile;
 
 use super::conv::{Act, Conv, ConvParams, ConvSpec, Signal};
+use super::record::Recorder;
 use crate::device::{compute_pass, Gpu};
 use crate::error::{GpuError, Result};
 use crate::kernels::{
@@ -25,6 +26,7 @@ use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFOR
 /// A kernel with its bind group; its grid is (x, columns, z), columns =
 /// frames · positions per frame.
 struct Dispatch {
+    label: &'static str,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     x: u32,
@@ -162,6 +164,7 @@ impl GpuTransformer {
                 );
                 buffers.extend([w, b]);
                 Ok(Step::Kernel(Dispatch {
+                    label: MimiKernel::LayerNorm.name(),
                     pipeline: norm_pipeline.clone(),
                     bind_group: bind,
                     x: 1,
@@ -177,6 +180,7 @@ impl GpuTransformer {
                 gpu, weights, &in_proj, params, &h, &qkv, None,
             )?));
             steps.push(Step::Kernel(Dispatch {
+                label: MimiKernel::RopeKv.name(),
                 pipeline: rope_pipeline.clone(),
                 bind_group: bind_group(
                     &gpu.device,
@@ -188,6 +192,7 @@ impl GpuTransformer {
                 z: 1,
             }));
             steps.push(Step::Kernel(Dispatch {
+                label: MimiKernel::Attention.name(),
                 pipeline: att_pipeline.clone(),
                 bind_group: bind_group(
                     &gpu.device,
@@ -275,15 +280,13 @@ impl GpuTransformer {
         Ok(start)
     }
 
-    pub(crate) fn record(&self, pass: &mut wgpu::ComputePass, frames: usize) {
+    pub(crate) fn record(&self, rec: &mut Recorder, frames: usize) {
         let columns = (frames * self.positions_per_frame) as u32;
         for step in &self.steps {
             match step {
-                Step::Conv(c) => c.record(pass, frames as u32),
+                Step::Conv(c) => c.record(rec, frames as u32),
                 Step::Kernel(k) => {
-                    pass.set_pipeline(&k.pipeline);
-                    pass.set_bind_group(0, &k.bind_group, &[]);
-                    pass.dispatch_workgroups(k.x, columns, k.z);
+                    rec.dispatch(k.label, &k.pipeline, &k.bind_group, [k.x, columns, k.z])
                 }
             }
         }
@@ -358,7 +361,8 @@ impl GpuTransformerRunner {
         let mut enc = self.gpu.encoder("mimi transformer");
         {
             let mut pass = compute_pass(&mut enc, "mimi transformer");
-            self.transformer.record(&mut pass, frames);
+            self.transformer
+                .record(&mut Recorder::new(&mut pass), frames);
         }
         self.out
             .submit_and_read_columns(&self.gpu, enc, frames, "transformer output")
