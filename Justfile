@@ -5,6 +5,11 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME"
 transcribe +ARGS:
     cargo run --release -p stt-cli -- transcribe {{ARGS}}
 
+# Word error rate on a corpus with references (LibriSpeech folder or JSONL
+# manifest): `just eval LibriSpeech/test-clean -o report.json`.
+eval +ARGS:
+    cargo run --release -p stt-cli -- eval {{ARGS}}
+
 # Formatting, clippy (native + wasm32) and every test.
 test:
     scripts/test

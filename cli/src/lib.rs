@@ -4,6 +4,7 @@
 pub mod args;
 pub mod bench;
 pub mod decode_pcm;
+pub mod eval;
 pub mod gpu_args;
 pub mod hub;
 pub mod quantize;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use stt_cli::{bench, decode_pcm, quantize, serve, synth, transcribe};
+use stt_cli::{bench, decode_pcm, eval, quantize, serve, synth, transcribe};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +24,9 @@ struct Cli {
 enum Command {
     /// Transcribe audio files (wav, mp3, flac, ogg, m4a/aac) or stdin.
     Transcribe(transcribe::TranscribeArgs),
+    /// Word error rate on a corpus with reference texts (LibriSpeech folder
+    /// or JSONL manifest), as a JSON report; or compare two reports.
+    Eval(eval::EvalArgs),
     /// Write a synthetic model (random weights, real architecture and file layout).
     Synth(synth::SynthArgs),
     /// Quantize an LM safetensors file to GGUF.
@@ -41,6 +44,7 @@ enum Command {
 fn run(cli: Cli) -> Result<bool> {
     match cli.command {
         Command::Transcribe(args) => transcribe::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Bench(args) => bench::run(args),

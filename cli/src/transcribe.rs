@@ -20,6 +20,21 @@ pub struct TranscribeArgs {
     /// Audio files, directories of audio files, or `-` for standard input.
     #[arg(required = true)]
     pub inputs: Vec<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[arg(long, value_enum, default_value = "txt")]
+    pub format: FormatArg,
+    /// Output file (one input) or directory (several inputs); default stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Print timings and the real-time factor on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// Which model and where it runs (`transcribe` and `eval`).
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
     /// A model directory, or a Hugging Face repo id.
     #[arg(long, default_value = crate::hub::DEFAULT_REPO)]
     pub model: String,
@@ -30,14 +45,6 @@ pub struct TranscribeArgs {
     /// Never download: use the local Hugging Face cache only.
     #[arg(long)]
     pub offline: bool,
-    #[arg(long, value_enum, default_value = "txt")]
-    pub format: FormatArg,
-    /// Output file (one input) or directory (several inputs); default stdout.
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// Print timings and the real-time factor on stderr.
-    #[arg(long, short)]
-    pub verbose: bool,
     /// Where the LM runs: the GPU when an adapter exists (auto), or force one.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
@@ -100,12 +107,13 @@ fn open_input(input: &str) -> Result<AudioStream> {
 }
 
 /// Timings of one transcription, for `--verbose`.
-struct Stats {
-    audio_s: f64,
-    wall_s: f64,
+pub(crate) struct Stats {
+    pub audio_s: f64,
+    pub wall_s: f64,
 }
 
-fn transcribe_one<S: LmStepper, M: MimiBackend>(
+/// One file (or `-`) through a session from a fresh stream.
+pub(crate) fn transcribe_one<S: LmStepper, M: MimiBackend>(
     session: &mut Session<S, M>,
     input: &str,
 ) -> Result<(Transcript, Stats)> {
@@ -162,8 +170,26 @@ fn transcribe_one<S: LmStepper, M: MimiBackend>(
     ))
 }
 
-pub fn run(args: TranscribeArgs) -> Result<bool> {
-    let inputs = expand_inputs(&args.inputs)?;
+/// What runs once the model is loaded, for whichever session type the
+/// engine choice gave (GPU or CPU LM, GPU or CPU Mimi).
+pub(crate) trait WithSession {
+    type Output;
+    /// `engine`: where the LM and Mimi run, in words.
+    fn run<S: LmStepper, M: MimiBackend>(
+        self,
+        session: &mut Session<S, M>,
+        model: &Model,
+        engine: &str,
+    ) -> Result<Self::Output>;
+}
+
+/// Loads the model `args` name and opens a session where they say (the
+/// GPU if auto finds one), then hands it to `task`.
+pub(crate) fn with_session<T: WithSession>(
+    args: &EngineArgs,
+    verbose: bool,
+    task: T,
+) -> Result<T::Output> {
     let load_started = Instant::now();
     let dir = crate::hub::resolve(&args.model, args.lm.as_deref(), args.offline)?;
     let model = Model::from_dir(&dir, args.lm.as_deref())
@@ -191,16 +217,16 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
             Ok(gpu) => {
                 let name = gpu.capabilities().adapter.clone();
                 let mimi = mimi_for_gpu_lm(&model, gpu.gpu(), args.mimi).with_context(context)?;
-                let mimi_name = mimi.device_name();
+                let engine = format!("LM on the GPU ({name}), Mimi on the {}", mimi.device_name());
                 let mut session = Session::new(&model.config, mimi, gpu, model.tokenizer.clone());
-                if args.verbose {
+                if verbose {
                     eprintln!(
-                        "model loaded from {} in {:.2} s; LM on the GPU ({name}), Mimi on the {mimi_name}",
+                        "model loaded from {} in {:.2} s; {engine}",
                         dir.display(),
                         load_started.elapsed().as_secs_f64()
                     );
                 }
-                return run_inputs(&mut session, &inputs, &args);
+                return task.run(&mut session, &model, &engine);
             }
             Err(e) if args.backend == Backend::Auto => {
                 eprintln!("note: the LM runs on the CPU: no usable GPU ({e})");
@@ -215,14 +241,42 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
         bail!("--mimi gpu runs Mimi on the LM's GPU: it needs the LM on the GPU too");
     }
     let mut session = model.cpu_session().with_context(context)?;
-    if args.verbose {
+    let engine = "LM on the CPU, Mimi on the CPU";
+    if verbose {
         eprintln!(
-            "model loaded from {} in {:.2} s; LM on the CPU",
+            "model loaded from {} in {:.2} s; {engine}",
             dir.display(),
             load_started.elapsed().as_secs_f64()
         );
     }
-    run_inputs(&mut session, &inputs, &args)
+    task.run(&mut session, &model, engine)
+}
+
+pub fn run(args: TranscribeArgs) -> Result<bool> {
+    let inputs = expand_inputs(&args.inputs)?;
+    struct Files<'a> {
+        inputs: &'a [String],
+        args: &'a TranscribeArgs,
+    }
+    impl WithSession for Files<'_> {
+        type Output = bool;
+        fn run<S: LmStepper, M: MimiBackend>(
+            self,
+            session: &mut Session<S, M>,
+            _: &Model,
+            _: &str,
+        ) -> Result<bool> {
+            run_inputs(session, self.inputs, self.args)
+        }
+    }
+    with_session(
+        &args.engine,
+        args.verbose,
+        Files {
+            inputs: &inputs,
+            args: &args,
+        },
+    )
 }
 
 /// Mimi beside a GPU LM: on the same device unless asked otherwise, the
