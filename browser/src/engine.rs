@@ -20,6 +20,7 @@ use stt_model::tokenizer::Tokenizer;
 use stt_model::transcript::Transcript;
 use stt_model::weights::safetensors::SafetensorsFile;
 use stt_model::weights::LmWeights;
+use stt_model::LmStepper;
 use stt_wgpu::mimi::{AnyMimi, GpuMimiEncoder};
 use stt_wgpu::{GpuOptions, GpuStepper};
 
@@ -69,6 +70,29 @@ fn mimi_choice(files: &JsValue) -> Result<MimiChoice, JsValue> {
     }
 }
 
+/// Text sampling (`files.temperature`, `files.seed`, optional numbers):
+/// temperature 0 (the default) is greedy, exactly moshi's choice.
+fn sampling_choice(files: &JsValue) -> Result<stt_model::Sampling, JsValue> {
+    let number = |key: &str| -> Result<Option<f64>, JsValue> {
+        let v = Reflect::get(files, &key.into())?;
+        if v.is_undefined() || v.is_null() {
+            return Ok(None);
+        }
+        v.as_f64()
+            .map(Some)
+            .ok_or_else(|| js_error("bad_input", format!("{key}: expected a number")))
+    };
+    let temperature = number("temperature")?.unwrap_or(0.0) as f32;
+    let seed = number("seed")?.unwrap_or(0.0);
+    if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
+        return Err(js_error(
+            "bad_input",
+            format!("seed {seed}: expected a whole number ≥ 0"),
+        ));
+    }
+    stt_model::Sampling::new(temperature, seed as u64).map_err(core_error)
+}
+
 /// Mimi's encoder per `choice`: on the GPU stepper's device, or moshi's on
 /// the CPU (auto falls back to it when the GPU one cannot be built).
 fn mimi_encoder(
@@ -105,13 +129,15 @@ fn mimi_encoder(
 #[wasm_bindgen]
 impl Engine {
     /// Loads a model from its files' bytes (`config`, `lm_name`, `lm`,
-    /// `mimi_name`, `mimi`, `tokenizer_name`, `tokenizer`, `backend`) and
-    /// warms it up; `emit` receives every protocol output.
+    /// `mimi_name`, `mimi`, `tokenizer_name`, `tokenizer`, `backend`;
+    /// optionally `mimi`, `temperature`, `seed`) and warms it up; `emit`
+    /// receives every protocol output.
     pub async fn create(files: JsValue, emit: Function) -> Result<Engine, JsValue> {
         console_error_panic_hook::set_once();
         let backend: Backend =
             serde_wasm_bindgen::from_value(Reflect::get(&files, &"backend".into())?)
                 .map_err(|e| js_error("bad_input", format!("backend: {e}")))?;
+        let sampling = sampling_choice(&files)?;
         let config = Config::from_json(&bytes_field(&files, "config")?).map_err(core_error)?;
         let synthetic = config.other.contains_key(SYNTHETIC_MARKER);
         let tokenizer_name = string_field(&files, "tokenizer_name")?;
@@ -162,7 +188,9 @@ impl Engine {
             AnyStepper::Gpu(_) => Backend::Webgpu,
             AnyStepper::Cpu(_) => Backend::Cpu,
         };
-        let session = Session::new(&config, mimi, stepper, Some(std::sync::Arc::new(tokenizer)));
+        let mut session =
+            Session::new(&config, mimi, stepper, Some(std::sync::Arc::new(tokenizer)));
+        session.stepper_mut().set_sampling(sampling);
         let mut inner = Inner {
             transcript: Transcript::new(session.delay_steps()),
             session,

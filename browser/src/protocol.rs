@@ -20,6 +20,12 @@ pub enum Request {
         base_url: Option<String>,
         lm_file: String,
         backend: Backend,
+        /// Text sampling temperature (absent or 0: greedy) and its seed,
+        /// passed to `Engine.create` as `temperature` and `seed`.
+        #[serde(default)]
+        temperature: Option<f32>,
+        #[serde(default)]
+        seed: Option<u64>,
     },
     /// Microphone audio at its own rate (a `Float32Array`, mono).
     Audio { sample_rate: u32 },
@@ -139,8 +145,21 @@ mod tests {
             r,
             Request::Load {
                 backend: Backend::Auto,
+                temperature: None,
                 ..
             }
+        ));
+        let r: Request = serde_json::from_str(
+            r#"{"type":"load","base_url":null,"lm_file":"m","backend":"cpu","temperature":0.25,"seed":7}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            r,
+            Request::Load {
+                temperature: Some(t),
+                seed: Some(7),
+                ..
+            } if t == 0.25
         ));
         assert!(serde_json::from_str::<Request>(r#"{"type":"dance"}"#).is_err());
     }

@@ -47,4 +47,8 @@ impl LmStepper for AnyStepper {
     fn keep_logits(&mut self, keep: bool) {
         either!(self, s => s.keep_logits(keep))
     }
+
+    fn set_sampling(&mut self, sampling: stt_model::Sampling) {
+        either!(self, s => s.set_sampling(sampling))
+    }
 }

@@ -233,7 +233,7 @@ check('a 404 model URL shows a plain-language error with a working retry', async
 
 check('custom base: LM and tokenizer fallbacks, and WebGPU failure falls back to CPU', async (t) => {
   t.server.clearLog();
-  const page = await t.open({ query: '?model=/model-alt/' });
+  const page = await t.open({ query: '?model=/model-alt/&temperature=0.25' });
   await page.click('#load-btn');
   await t.waitReady(page);
   const lm = t.modelRequests('/model-alt/').filter((r) => /^model[-.]/.test(path.basename(r.path))).map((r) => `${path.basename(r.path)} ${r.status}`);
@@ -244,6 +244,8 @@ check('custom base: LM and tokenizer fallbacks, and WebGPU failure falls back to
   const notice = await page.locator('.banner', { hasText: 'slower than real time' }).count();
   assert(notice === 1, 'no "may be slower than real time" notice');
   assert(await page.evaluate(() => JSON.parse(localStorage.getItem('stt-web.settings')).baseUrl === '/model-alt/'), '?model= not remembered');
+  assert(await page.evaluate(() => JSON.parse(localStorage.getItem('stt-web.settings')).temperature === 0.25), '?temperature= not remembered');
+  assert((await page.inputValue('#temperature')) === '0.25', 'the Decoding setting should show temperature 0.25');
   const summary = await page.textContent('#model-summary');
   assert(/Q4_0 is loaded \(Q4_K is not at this model location\)/.test(summary), `model card should name the LM actually loaded: ${summary}`);
   await t.shot(page, '06-cpu-fallback');

@@ -9,7 +9,13 @@ const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = 'stt-web.settings';
 
 // ------------------------------------------------------------ settings
-// Query parameters win and are remembered: ?model=BASE_URL&backend=cpu|webgpu|auto.
+// Query parameters win and are remembered: ?model=BASE_URL&backend=cpu|webgpu|auto&temperature=T.
+
+// Text sampling temperature: 0 (greedy, exactly upstream's choice) up to 2.
+function validTemperature(t) {
+  const v = Number(t);
+  return Number.isFinite(v) && v >= 0 && v <= 2 ? v : 0;
+}
 
 function loadSettings() {
   let saved = {};
@@ -21,10 +27,12 @@ function loadSettings() {
   const q = new URLSearchParams(location.search);
   if (q.has('model')) saved.baseUrl = q.get('model') || '';
   if (['auto', 'webgpu', 'cpu'].includes(q.get('backend'))) saved.backend = q.get('backend');
+  if (q.has('temperature')) saved.temperature = validTemperature(q.get('temperature'));
   const settings = {
     baseUrl: saved.baseUrl || '',
     backend: ['auto', 'webgpu', 'cpu'].includes(saved.backend) ? saved.backend : 'auto',
     lmFile: saved.lmFile === 'model-q80.gguf' ? 'model-q80.gguf' : 'model-q4k.gguf',
+    temperature: validTemperature(saved.temperature),
   };
   saveSettings(settings);
   return settings;
@@ -295,7 +303,12 @@ async function startLoad() {
   cardExpanded = false;
   setModelState('downloading', 'Starting…');
   try {
-    await client.load({ baseUrl: settings.baseUrl || null, lmFile: settings.lmFile, backend: settings.backend });
+    await client.load({
+      baseUrl: settings.baseUrl || null,
+      lmFile: settings.lmFile,
+      backend: settings.backend,
+      temperature: settings.temperature,
+    });
     loadedLm = settings.lmFile;
     setModelState('ready');
     $('overall-text').textContent = 'Model loaded';
@@ -738,12 +751,21 @@ client.addEventListener('level', (e) => {
 function setupSettings() {
   const url = $('model-url');
   const backend = $('backend');
+  const temperature = $('temperature');
   url.value = settings.baseUrl;
   backend.value = settings.backend;
-  if (settings.baseUrl || settings.backend !== 'auto') $('settings').open = true;
+  const t = String(settings.temperature);
+  if (![...temperature.options].some((o) => o.value === t)) {
+    temperature.add(new Option(`Sampled, temperature ${t}`, t));
+  }
+  temperature.value = t;
+  if (settings.baseUrl || settings.backend !== 'auto' || settings.temperature !== 0) {
+    $('settings').open = true;
+  }
   const changed = async () => {
     settings.baseUrl = url.value.trim();
     settings.backend = backend.value;
+    settings.temperature = validTemperature(temperature.value);
     saveSettings(settings);
     if (modelState === 'ready') {
       loadedLm = null; // the next load applies the new settings
@@ -754,6 +776,7 @@ function setupSettings() {
   };
   url.addEventListener('change', changed);
   backend.addEventListener('change', changed);
+  temperature.addEventListener('change', changed);
 
   for (const input of document.querySelectorAll('#lm-choice input')) {
     input.checked = input.value === settings.lmFile;

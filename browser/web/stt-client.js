@@ -93,10 +93,15 @@ export class SttClient extends EventTarget {
    * @param {string|null} [opts.baseUrl] where the model files are (null: ./model/ if served, else Hugging Face)
    * @param {string} [opts.lmFile] 'model-q4k.gguf' (default) or 'model-q80.gguf'
    * @param {'auto'|'webgpu'|'cpu'} [opts.backend] default 'auto' (WebGPU, else CPU)
+   * @param {number} [opts.temperature] text sampling temperature; 0 (default) is greedy,
+   *   exactly moshi's choice; Kyutai suggests ~0.25 if greedy decoding stops transcribing
+   * @param {number} [opts.seed] seed of the sampled draws (default 0)
    * @returns {Promise<void>}
    */
-  load({ baseUrl = null, lmFile = 'model-q4k.gguf', backend = 'auto' } = {}) {
-    return this.#request({ type: 'load', base_url: baseUrl || null, lm_file: lmFile, backend });
+  load({ baseUrl = null, lmFile = 'model-q4k.gguf', backend = 'auto', temperature = 0, seed = 0 } = {}) {
+    return this.#request({
+      type: 'load', base_url: baseUrl || null, lm_file: lmFile, backend, temperature, seed,
+    });
   }
 
   /**

@@ -112,6 +112,9 @@ async function handleLoad(msg) {
     tokenizer_name: files.tokenizer_name,
     tokenizer: files.tokenizer,
     backend: msg.backend || 'auto',
+    // Text sampling: 0 (the default) is greedy, exactly moshi's choice.
+    temperature: msg.temperature ?? 0,
+    seed: msg.seed ?? 0,
   };
   lastStatus = null;
   try {

@@ -53,6 +53,15 @@ pub struct EngineArgs {
     /// else on the CPU; or force one.
     #[arg(long, value_enum, default_value = "auto")]
     pub mimi: Backend,
+    /// Sample the text at this temperature instead of taking the most
+    /// likely token (0, the default: greedy, exactly moshi's choice).
+    /// Kyutai suggests ~0.25 when greedy decoding stops transcribing.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Seed of the sampled draws (the same audio, seed and backend give the
+    /// same words).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     #[command(flatten)]
     pub gpu: crate::gpu_args::GpuArgs,
 }
@@ -190,6 +199,7 @@ pub(crate) fn with_session<T: WithSession>(
     verbose: bool,
     task: T,
 ) -> Result<T::Output> {
+    let sampling = stt_model::Sampling::new(args.temperature, args.seed)?;
     let load_started = Instant::now();
     let dir = crate::hub::resolve(&args.model, args.lm.as_deref(), args.offline)?;
     let model = Model::from_dir(&dir, args.lm.as_deref())
@@ -219,6 +229,7 @@ pub(crate) fn with_session<T: WithSession>(
                 let mimi = mimi_for_gpu_lm(&model, gpu.gpu(), args.mimi).with_context(context)?;
                 let engine = format!("LM on the GPU ({name}), Mimi on the {}", mimi.device_name());
                 let mut session = Session::new(&model.config, mimi, gpu, model.tokenizer.clone());
+                session.stepper_mut().set_sampling(sampling);
                 if verbose {
                     eprintln!(
                         "model loaded from {} in {:.2} s; {engine}",
@@ -241,6 +252,7 @@ pub(crate) fn with_session<T: WithSession>(
         bail!("--mimi gpu runs Mimi on the LM's GPU: it needs the LM on the GPU too");
     }
     let mut session = model.cpu_session().with_context(context)?;
+    session.stepper_mut().set_sampling(sampling);
     let engine = "LM on the CPU, Mimi on the CPU";
     if verbose {
         eprintln!(

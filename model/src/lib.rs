@@ -27,7 +27,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use model::Model;
 pub use session::{Event, Session};
-pub use stepper::{CpuStepper, LmStepper, StepOutput, TextInput};
+pub use stepper::{CpuStepper, LmStepper, Sampling, StepOutput, TextInput};
 pub use tokenizer::Tokenizer;
 pub use transcript::{TimedWord, Transcript};
 

@@ -26,9 +26,48 @@ pub enum TextInput {
     Forced(u32),
 }
 
+/// How a stepper picks the text token from its logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// 0: greedy (argmax, exactly moshi's choice); T > 0: a draw from
+    /// softmax(logits / T). Kyutai suggests ~0.25 for stt-1b-en_fr, whose
+    /// greedy decoding can stop transcribing on some inputs.
+    pub temperature: f32,
+    /// Seeds the draws of a stream; a reset starts them again, so the same
+    /// audio with the same seed gives the same words.
+    pub seed: u64,
+}
+
+impl Sampling {
+    pub const GREEDY: Sampling = Sampling {
+        temperature: 0.0,
+        seed: 0,
+    };
+
+    /// Refuses temperatures that are negative or not finite.
+    pub fn new(temperature: f32, seed: u64) -> Result<Self> {
+        if !temperature.is_finite() || temperature < 0.0 {
+            return Err(Error::InvalidInput(format!(
+                "temperature {temperature}: it must be a finite number ≥ 0 (0 = greedy)"
+            )));
+        }
+        Ok(Self { temperature, seed })
+    }
+
+    pub fn is_greedy(&self) -> bool {
+        self.temperature == 0.0
+    }
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self::GREEDY
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepOutput {
-    /// Greedy (argmax) text token.
+    /// The chosen text token: argmax, or sampled (`Sampling`).
     pub text_token: u32,
     /// Per extra head, the softmax probability of its first class: the
     /// end-of-turn probabilities at the 0.5/1/2/3 s horizons. Empty when the
@@ -59,6 +98,9 @@ pub trait LmStepper {
     fn has_end_of_turn(&self) -> bool;
     /// Whether outputs carry raw text logits.
     fn keep_logits(&mut self, keep: bool);
+    /// How later steps choose their text token (from the next step on;
+    /// the draws restart from the seed here and at every reset).
+    fn set_sampling(&mut self, sampling: Sampling);
 }
 
 /// moshi's `LmModel` on the CPU. It computes each step on `submit`.
@@ -68,8 +110,24 @@ pub struct CpuStepper {
     start_token: u32,
     has_end_of_turn_heads: bool,
     keep_logits: bool,
+    sampling: Sampling,
+    /// candle-transformers' `LogitsProcessor` (the sampler moshi's
+    /// generation uses), seeded from `sampling`; None when greedy.
+    sampler: Option<candle_transformers::generation::LogitsProcessor>,
     previous: Option<u32>,
     done: VecDeque<StepOutput>,
+}
+
+fn sampler(s: Sampling) -> Option<candle_transformers::generation::LogitsProcessor> {
+    use candle_transformers::generation::{LogitsProcessor, Sampling as CandleSampling};
+    (!s.is_greedy()).then(|| {
+        LogitsProcessor::from_sampling(
+            s.seed,
+            CandleSampling::All {
+                temperature: s.temperature as f64,
+            },
+        )
+    })
 }
 
 impl CpuStepper {
@@ -108,6 +166,8 @@ impl CpuStepper {
             start_token: cfg.text_start_token(),
             has_end_of_turn_heads,
             keep_logits: false,
+            sampling: Sampling::GREEDY,
+            sampler: None,
             previous: None,
             done: VecDeque::new(),
         })
@@ -139,10 +199,15 @@ impl CpuStepper {
             end_of_turn.push(prs.i((0, 0, 0))?.to_scalar::<f32>()?);
         }
         let text_logits = logits.i((.., 0))?;
-        let token = text_logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-        let text_token = *token
-            .first()
-            .ok_or_else(|| Error::Stepper("empty argmax".into()))?;
+        let text_token = match &mut self.sampler {
+            None => {
+                let token = text_logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+                *token
+                    .first()
+                    .ok_or_else(|| Error::Stepper("empty argmax".into()))?
+            }
+            Some(lp) => lp.sample(&text_logits.flatten_all()?)?,
+        };
         let text_logits = match self.keep_logits {
             true => Some(
                 text_logits
@@ -189,6 +254,7 @@ impl LmStepper for CpuStepper {
         self.lm.reset_state();
         self.previous = None;
         self.done.clear();
+        self.sampler = sampler(self.sampling);
         Ok(())
     }
 
@@ -198,5 +264,10 @@ impl LmStepper for CpuStepper {
 
     fn keep_logits(&mut self, keep: bool) {
         self.keep_logits = keep;
+    }
+
+    fn set_sampling(&mut self, sampling: Sampling) {
+        self.sampling = sampling;
+        self.sampler = sampler(sampling);
     }
 }

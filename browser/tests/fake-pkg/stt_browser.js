@@ -33,6 +33,13 @@ export class Engine {
         throw new Error(`[bad_model] ${key} must be a non-empty array of Uint8Array shards`);
       }
     }
+    // As the real engine: optional numbers, temperature finite and ≥ 0.
+    for (const key of ['temperature', 'seed']) {
+      const v = opts[key];
+      if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+        throw new Error(`[bad_input] ${key}: expected a number ≥ 0`);
+      }
+    }
     let config;
     try {
       config = JSON.parse(new TextDecoder().decode(opts.config));

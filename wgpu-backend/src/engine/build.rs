@@ -39,6 +39,8 @@ pub(super) struct Dispatch {
 /// `result` (and `logits`); the rest stays on the GPU.
 pub(super) struct Activations {
     pub params: wgpu::Buffer,
+    /// argmax_heads.wgsl's `Sampling` (engine/mod.rs `SamplingParams`).
+    pub sampling: wgpu::Buffer,
     pub audio_rows: wgpu::Buffer,
     /// The token the last argmax chose, read by the next embed.
     prev_token: wgpu::Buffer,
@@ -148,6 +150,7 @@ impl Builder<'_> {
                 std::mem::size_of::<StepParams>() as u64,
                 Usage::UNIFORM | Usage::COPY_DST,
             )?,
+            sampling: gpu.empty_buffer("sampling params", 16, Usage::UNIFORM | Usage::COPY_DST)?,
             audio_rows: gpu.empty_buffer(
                 "audio rows",
                 f32_bytes(cfg.n_q * d),
@@ -371,7 +374,7 @@ impl Builder<'_> {
                 MatvecOutput::Set(cfg.text_card as u32),
             )?);
         }
-        let layout = bind_layout(&gpu.device, "argmax", &[RO, RW, RW]);
+        let layout = bind_layout(&gpu.device, "argmax", &[RO, RW, RW, UNIFORM]);
         let module = shader(gpu, "argmax_heads", kernels::ARGMAX_HEADS);
         let constants = [
             ("TEXT_VOCAB", cfg.text_card as f64),
@@ -385,7 +388,7 @@ impl Builder<'_> {
                 &gpu.device,
                 "argmax",
                 &layout,
-                &[&act.logits, &act.prev_token, &act.result],
+                &[&act.logits, &act.prev_token, &act.result, &act.sampling],
             ),
             workgroups: (1, 1),
         });

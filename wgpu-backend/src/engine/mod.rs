@@ -15,7 +15,7 @@ mod profile;
 use std::collections::VecDeque;
 
 use stt_model::config::Config;
-use stt_model::stepper::{LmStepper, StepOutput, TextInput};
+use stt_model::stepper::{LmStepper, Sampling, StepOutput, TextInput};
 use stt_model::weights::quant::QuantType;
 use stt_model::weights::LmWeights;
 
@@ -63,6 +63,18 @@ impl Default for GpuOptions {
     }
 }
 
+/// argmax_heads.wgsl's `Sampling` uniform, written with every step.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SamplingParams {
+    /// 0: greedy.
+    temperature: f32,
+    seed_lo: u32,
+    seed_hi: u32,
+    /// Steps since the stream's start (the hash's counter).
+    step: u32,
+}
+
 /// A submitted step whose result is on its way back.
 struct InFlight {
     read: PendingRead,
@@ -73,6 +85,8 @@ pub struct GpuStepper {
     gpu: Gpu,
     dispatches: Vec<Dispatch>,
     params: wgpu::Buffer,
+    sampling_params: wgpu::Buffer,
+    sampling: Sampling,
     audio_rows: wgpu::Buffer,
     result: wgpu::Buffer,
     logits: wgpu::Buffer,
@@ -119,6 +133,8 @@ impl GpuStepper {
             gpu,
             dispatches: graph.dispatches,
             params: graph.activations.params,
+            sampling_params: graph.activations.sampling,
+            sampling: Sampling::GREEDY,
             audio_rows: graph.activations.audio_rows,
             result: graph.activations.result,
             logits: graph.activations.logits,
@@ -214,6 +230,13 @@ impl GpuStepper {
         let rows = bytemuck::cast_slice(&self.rows_scratch);
         queue.write_buffer(&self.audio_rows, 0, rows);
         queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        let sampling = SamplingParams {
+            temperature: self.sampling.temperature,
+            seed_lo: self.sampling.seed as u32,
+            seed_hi: (self.sampling.seed >> 32) as u32,
+            step: self.position as u32,
+        };
+        queue.write_buffer(&self.sampling_params, 0, bytemuck::bytes_of(&sampling));
         Ok(())
     }
 
@@ -325,5 +348,12 @@ impl LmStepper for GpuStepper {
 
     fn keep_logits(&mut self, keep: bool) {
         self.keep_logits = keep;
+    }
+
+    /// Sampling happens on the GPU (argmax_heads.wgsl): the draws follow
+    /// softmax(logits / T) like the CPU stepper's but are not the same
+    /// draws. They restart with the stream (the step counter).
+    fn set_sampling(&mut self, sampling: Sampling) {
+        self.sampling = sampling;
     }
 }

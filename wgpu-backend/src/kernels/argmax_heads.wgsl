@@ -1,8 +1,14 @@
-// argmax_heads.wgsl — the step's outputs: greedy text token and the
+// argmax_heads.wgsl — the step's outputs: the text token and the
 // end-of-turn probabilities.
 //   token = argmax(logits[0 .. TEXT_VOCAB]) (first index among equal maxima,
-//           as candle's CPU argmax); written to prev_token (read by the next
-//           step's embed) and to result[0].
+//           as candle's CPU argmax) when sampling.temperature is 0; else
+//           argmax_k(logits[k] / T + G_k), G_k iid Gumbel(0, 1) — the
+//           Gumbel-max trick: a draw from softmax(logits / T), on the GPU,
+//           no logits to the host. G_k = −log(−log u), u ∈ (0, 1) from 24
+//           bits of a pcg3d hash (Jarzynski & Olano 2020, "Hash Functions
+//           for GPU Rendering") of (k, step, seed): reproducible per seed.
+//           Written to prev_token (read by the next step's embed) and to
+//           result[0].
 //   for each end-of-turn head h < N_HEADS (invocation h):
 //           softmax(logits[TEXT_VOCAB + h·HEAD_WIDTH ..][..HEAD_WIDTH])[0]
 //           → result[1 + h] (f32 bits), as moshi `asr::State` reads them.
@@ -10,10 +16,14 @@
 //   0 logits      storage read f32 [TEXT_VOCAB + N_HEADS · HEAD_WIDTH]
 //   1 prev_token  storage read_write u32 [1]
 //   2 result      storage read_write u32 [1 + N_HEADS]
+//   3 sampling    uniform Sampling (engine/mod.rs `SamplingParams`):
+//                 temperature (0 = greedy), seed (two words), step since reset
 // Workgroup: 256 invocations; grid = 1. Bounds: N_HEADS ≤ 256 (checked by
 // the host, `kernels::ARGMAX_WORKGROUP`).
 // CPU reference: candle argmax / softmax_last_dim. Exact for the token
-// given equal logits; probabilities within exp rounding.
+// given equal logits; probabilities within exp rounding. Sampled tokens
+// follow the distribution of candle-transformers' LogitsProcessor
+// (`Sampling::All`, softmax(logits / T)) but not its draws (another RNG).
 
 override TEXT_VOCAB: u32;
 override N_HEADS: u32 = 0u;
@@ -25,6 +35,33 @@ const WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read_write> prev_token: array<u32>;
 @group(0) @binding(2) var<storage, read_write> result: array<u32>;
 
+struct Sampling {
+    temperature: f32,
+    seed_lo: u32,
+    seed_hi: u32,
+    step: u32,
+}
+@group(0) @binding(3) var<uniform> sampling: Sampling;
+
+fn pcg3d(seed: vec3<u32>) -> vec3<u32> {
+    var v = seed * 1664525u + 1013904223u;
+    v.x += v.y * v.z;
+    v.y += v.z * v.x;
+    v.z += v.x * v.y;
+    v ^= v >> vec3<u32>(16u);
+    v.x += v.y * v.z;
+    v.y += v.z * v.x;
+    v.z += v.x * v.y;
+    return v;
+}
+
+// Gumbel(0, 1) noise for logit k of this step.
+fn gumbel(k: u32) -> f32 {
+    let h = pcg3d(vec3<u32>(k, sampling.step ^ (sampling.seed_hi * 0x9e3779b9u), sampling.seed_lo));
+    let u = (f32(h.x >> 8u) + 0.5) / 16777216.0;
+    return -log(-log(u));
+}
+
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
 
@@ -32,8 +69,12 @@ var<workgroup> best_i: array<u32, WG>;
 fn main(@builtin(local_invocation_index) lid: u32) {
     var bv = -3.4e38;
     var bi = 0xffffffffu;
+    let t = sampling.temperature;
     for (var k = lid; k < TEXT_VOCAB; k = k + WG) {
-        let v = logits[k];
+        var v = logits[k];
+        if t > 0.0 {
+            v = v / t + gumbel(k);
+        }
         if v > bv || bi == 0xffffffffu {
             bv = v;
             bi = k;
