@@ -4,7 +4,8 @@
 //! one utterance read back exactly (WER 0, every word a hit), the other with
 //! its first word dropped and its second replaced (exactly one insertion and
 //! one substitution: the hypothesis is one word longer, so I − D = 1, and
-//! S + D + I = 2 is the minimum); then `--compare` of two reports.
+//! S + D + I = 2 is the minimum); then `--compare` of that report with one
+//! from a Q8_0 file sampled at temperature 0.25.
 
 mod common;
 
@@ -153,11 +154,23 @@ fn eval_counts_errors_against_known_references_and_compares_reports() {
         "model-q80.gguf",
         "--backend",
         "cpu",
+        "--temperature",
+        "0.25",
+        "--seed",
+        "3",
         "-o",
         b.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     let rb = report(&b);
+    assert_eq!(
+        (r["temperature"].as_f64(), r["seed"].as_u64()),
+        (Some(0.0), Some(0))
+    );
+    assert_eq!(
+        (rb["temperature"].as_f64(), rb["seed"].as_u64()),
+        (Some(0.25), Some(3))
+    );
 
     let (code, out, err) = stt(&[
         "eval",
@@ -176,6 +189,7 @@ fn eval_counts_errors_against_known_references_and_compares_reports() {
     assert_eq!(c["hypotheses_differ"].as_array().unwrap().len(), differing);
     assert_eq!(c["a"]["lm_file"], "model.safetensors");
     assert_eq!(c["b"]["lm_file"], "model-q80.gguf");
+    assert_eq!(c["b"]["temperature"].as_f64(), Some(0.25));
 
     // Bad input: a transcript line without its audio is a clear error.
     std::fs::write(chapter.join("19-198.trans.txt"), "19-198-0009 NOTHING\n").unwrap();

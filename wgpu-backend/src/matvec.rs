@@ -23,10 +23,10 @@ pub const RMS_NORM_EPS: f32 = 1e-8;
 /// 3.12, 32 lanes 4.83 (4× the workgroups, each paying the norm/input
 /// prologue, no longer fit in one wave); lavapipe also prefers 8.
 pub const DEFAULT_LANES: u32 = 8;
-/// Lanes per row on a discrete GPU whose subgroups allow it. Measured on
-/// an H200 in one run (full-size Q4_K step at a full cache,
-/// bench/h200/session6): 8 lanes 1.58 ms, 16 lanes 1.31, 32 lanes 1.31 —
-/// the 2048-row projections get 256 workgroups instead of 64.
+/// The most lanes per row on a discrete GPU whose subgroups allow it.
+/// Measured on an H200 in one run (full-size Q4_K step at a full cache,
+/// bench/h200/session6): 8 lanes for all 1.58 ms, 16 lanes 1.31, 32 lanes
+/// 1.31 — the 2048-row projections get 256 workgroups instead of 64.
 pub const DISCRETE_LANES: u32 = 32;
 
 /// matvec.wgsl's bindings: weights, scales, x, alpha (read) and y (read_write).
@@ -135,15 +135,54 @@ impl MatvecKey {
     }
 }
 
-/// Lanes per row: `requested` if the kernel and the adapter's subgroups
-/// allow it; unasked, [`DISCRETE_LANES`] on a discrete GPU whose subgroups
-/// allow it, else [`DEFAULT_LANES`].
-pub fn lanes(caps: &Capabilities, requested: Option<u32>) -> Result<u32> {
+/// How many lanes each projection's rows get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lanes {
+    /// The same for every projection.
+    Fixed(u32),
+    /// Per projection, the fewest lanes (8, 16, 32, at most `max`) that
+    /// still give [`LANES_MIN_WORKGROUPS`] workgroups: long projections
+    /// keep 8 lanes, short ones spread over more workgroups.
+    ByRows { max: u32 },
+}
+
+/// The workgroups a projection should have before it takes fewer lanes
+/// (about two per compute unit of a large GPU: an H200 has 132). Measured
+/// on the H200 (µs per step, 8 → 32 lanes for all): linear_in (11264 rows)
+/// 357 → 417, out_proj (2048) 366 → 286, linear_out (2048) 507 → 268,
+/// in_proj (6144) 305 → 287.
+pub const LANES_MIN_WORKGROUPS: u32 = 256;
+
+impl Lanes {
+    /// Lanes per row for a projection of `rows` rows.
+    pub fn for_rows(self, rows: usize) -> u32 {
+        match self {
+            Lanes::Fixed(l) => l,
+            Lanes::ByRows { max } => [8, 16, 32]
+                .into_iter()
+                .filter(|&l| l <= max)
+                .find(|&l| (rows as u32).div_ceil(MATVEC_WORKGROUP / l) >= LANES_MIN_WORKGROUPS)
+                .unwrap_or(max),
+        }
+    }
+}
+
+/// Lanes per row: `requested` for every projection if the kernel and the
+/// adapter's subgroups allow it; unasked, per projection
+/// ([`Lanes::ByRows`], up to [`DISCRETE_LANES`]) on a discrete GPU whose
+/// subgroups allow it, else [`DEFAULT_LANES`].
+pub fn lanes(caps: &Capabilities, requested: Option<u32>) -> Result<Lanes> {
     let subgroup = caps.subgroups.then_some(caps.subgroup_size);
     match requested {
-        None if caps.discrete && subgroup.is_none_or(|s| DISCRETE_LANES <= s) => Ok(DISCRETE_LANES),
-        None => Ok(DEFAULT_LANES),
-        Some(l) if [8, 16, 32].contains(&l) && subgroup.is_none_or(|s| l <= s) => Ok(l),
+        None if caps.discrete && subgroup.is_none_or(|s| DISCRETE_LANES <= s) => {
+            Ok(Lanes::ByRows {
+                max: DISCRETE_LANES,
+            })
+        }
+        None => Ok(Lanes::Fixed(DEFAULT_LANES)),
+        Some(l) if [8, 16, 32].contains(&l) && subgroup.is_none_or(|s| l <= s) => {
+            Ok(Lanes::Fixed(l))
+        }
         Some(l) => Err(GpuError::Unsupported(format!(
             "{l} matvec lanes (8, 16 or 32, at most the subgroup size {})",
             caps.subgroup_size
@@ -266,5 +305,24 @@ impl MatvecPipelines {
                 y,
             ],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lanes;
+
+    #[test]
+    fn lanes_by_rows() {
+        let l = Lanes::ByRows { max: 32 };
+        // stt-1b-en_fr's projections: linear_in (gated, 11264 rows), the
+        // text head (8000), in_proj (6144), out_proj and linear_out (2048),
+        // the end-of-turn heads (24).
+        let got: Vec<u32> = [11264, 8000, 6144, 2048, 24]
+            .map(|r| l.for_rows(r))
+            .to_vec();
+        assert_eq!(got, [8, 16, 16, 32, 32]);
+        assert_eq!(Lanes::ByRows { max: 16 }.for_rows(2048), 16);
+        assert_eq!(Lanes::Fixed(8).for_rows(2048), 8);
     }
 }

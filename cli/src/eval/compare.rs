@@ -22,6 +22,8 @@ pub struct Side {
     pub report: String,
     pub engine: String,
     pub lm_file: String,
+    pub temperature: f32,
+    pub seed: u64,
     #[serde(flatten)]
     pub total: Counts,
     pub wer: Option<f64>,
@@ -55,6 +57,8 @@ fn side(r: &Report, path: &Path) -> Side {
         report: path.display().to_string(),
         engine: r.engine.clone(),
         lm_file: r.lm_file.clone(),
+        temperature: r.temperature,
+        seed: r.seed,
         total: r.total,
         wer: r.wer,
         real_time_factor: r.real_time_factor,

@@ -71,6 +71,9 @@ pub struct Report {
     pub model: String,
     pub lm_file: String,
     pub engine: String,
+    /// Text sampling: 0 is greedy (moshi's choice); else the seed's draws.
+    pub temperature: f32,
+    pub seed: u64,
     pub normalisation: String,
     pub utterances: Vec<Scored>,
     /// Utterances that could not be transcribed (not in the totals).
@@ -95,6 +98,8 @@ struct Evaluate<'a> {
     corpus: &'a Path,
     /// The model as given (a folder or a repo id).
     model: &'a str,
+    temperature: f32,
+    seed: u64,
     utterances: Vec<corpus::Utterance>,
     verbose: bool,
 }
@@ -157,6 +162,8 @@ impl WithSession for Evaluate<'_> {
             model: self.model.to_string(),
             lm_file: model.lm.file_name().to_string(),
             engine: engine.to_string(),
+            temperature: self.temperature,
+            seed: self.seed,
             normalisation: NORMALISATION.to_string(),
             utterances,
             failed,
@@ -202,6 +209,8 @@ pub fn run(args: EvalArgs) -> Result<bool> {
     let task = Evaluate {
         corpus,
         model: &args.engine.model,
+        temperature: args.engine.temperature,
+        seed: args.engine.seed,
         utterances,
         verbose: args.verbose,
     };

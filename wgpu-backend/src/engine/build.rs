@@ -80,6 +80,8 @@ struct Builder<'a> {
     weights: &'a LmWeights,
     quantize: Option<QuantType>,
     matvec: MatvecPipelines,
+    /// Lanes per row of each projection.
+    lanes: matvec::Lanes,
     attention: AttentionShape,
     weight_bytes: u64,
 }
@@ -109,7 +111,8 @@ pub(super) fn build(
         cfg,
         weights,
         quantize: opts.quantize,
-        matvec: MatvecPipelines::new(gpu, lanes)?,
+        matvec: MatvecPipelines::new(gpu, lanes.for_rows(0))?,
+        lanes,
         attention,
         weight_bytes: 0,
     };
@@ -211,7 +214,8 @@ impl Builder<'_> {
         let weights = MatvecWeights::upload(self.gpu, m)?;
         self.weight_bytes += weights.bytes();
         let attention = (self.attention.head_dim as u32, self.attention.splits as u32);
-        let key = MatvecKey::new(&weights, input, output, attention, self.matvec.lanes);
+        let lanes = self.lanes.for_rows(weights.rows);
+        let key = MatvecKey::new(&weights, input, output, attention, lanes);
         let kind = match weights.name.strip_prefix("transformer.layers.") {
             Some(rest) => rest.split_once('.').map_or(rest, |(_, t)| t).to_string(),
             None => weights.name.clone(),

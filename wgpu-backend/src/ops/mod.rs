@@ -49,7 +49,9 @@ impl GpuOps {
         lanes: Option<u32>,
     ) -> Result<Arc<Self>> {
         let gpu = pollster::block_on(Gpu::new(force_fallback, features))?;
-        let lanes = matvec::lanes(&gpu.caps, lanes)?;
+        // One lane count for every op (rows differ per call): the policy's
+        // choice for short projections.
+        let lanes = matvec::lanes(&gpu.caps, lanes)?.for_rows(0);
         let matvec = MatvecPipelines::new(&gpu, lanes)?;
         Ok(Arc::new(Self { gpu, matvec }))
     }
