@@ -23,13 +23,11 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import safetensors  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "parity"))
-from reference import lm_kwargs_from_config  # noqa: E402
+from reference import load_upstream_lm  # noqa: E402
 
-from moshi.models import loaders  # noqa: E402
 from moshi.models.lm import LMGen  # noqa: E402
 
 
@@ -43,15 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     dtype = torch.float32 if args.dtype == "f32" else torch.bfloat16
-    cfg = json.loads((args.model_dir / "config.json").read_text())
-    lm_path = args.model_dir / "model.safetensors"
-    with safetensors.safe_open(str(lm_path), framework="numpy") as f:
-        keys = set(f.keys())
-        n_heads = sum(1 for k in keys if k.startswith("extra_heads.") and k.endswith(".weight"))
-        head_dim = f.get_slice("extra_heads.0.weight").get_shape()[0] if n_heads else 6
-    lm = loaders.get_moshi_lm(
-        str(lm_path), lm_kwargs=lm_kwargs_from_config(cfg, n_heads, head_dim), device="cuda", dtype=dtype
-    )
+    lm, cfg = load_upstream_lm(args.model_dir, "cuda", dtype)
     warmup = cfg["context"] if args.warmup is None else args.warmup
     out = {
         "bench": "lm_pytorch", "torch": torch.__version__, "device": torch.cuda.get_device_name(0),

@@ -55,22 +55,10 @@ fn gpu_stepper(model: &Model, opts: GpuOptions) -> Option<GpuStepper> {
     }
 }
 
-/// Deterministic audio codes (an LCG): the LM does not care where codes
-/// come from, and this keeps Mimi out of an LM test.
+/// Deterministic audio codes: the LM does not care where codes come
+/// from, and this keeps Mimi out of an LM test.
 fn codes(n_q: usize, card: u32, steps: usize) -> Vec<Vec<u32>> {
-    let mut s = 0x1234_5678u64;
-    (0..steps)
-        .map(|_| {
-            (0..n_q)
-                .map(|_| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((s >> 33) % card as u64) as u32
-                })
-                .collect()
-        })
-        .collect()
+    common::lcg_codes(n_q, card, steps, 0x1234_5678)
 }
 
 fn run<S: LmStepper>(st: &mut S, codes: &[Vec<u32>], pad: &[u32]) -> Vec<StepOutput> {

@@ -16,22 +16,6 @@ use stt_wgpu::{GpuError, GpuOptions, GpuStepper};
 const STEPS: usize = 200;
 const T: f32 = 0.25;
 
-fn codes(n_q: usize, card: u32) -> Vec<Vec<u32>> {
-    let mut s = 0x9e37_79b9u64;
-    (0..STEPS)
-        .map(|_| {
-            (0..n_q)
-                .map(|_| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((s >> 33) % card as u64) as u32
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// From a fresh stream: every step's output, logits kept.
 fn run<S: LmStepper>(st: &mut S, codes: &[Vec<u32>]) -> Vec<StepOutput> {
     block_on(st.reset()).unwrap();
@@ -65,7 +49,7 @@ fn argmax(l: &[f32]) -> u32 {
 
 fn model() -> (Model, Vec<Vec<u32>>) {
     let m = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
-    let c = codes(m.config.n_q, m.config.card as u32);
+    let c = common::lcg_codes(m.config.n_q, m.config.card as u32, STEPS, 0x9e37_79b9);
     (m, c)
 }
 

@@ -26,9 +26,8 @@ import safetensors.numpy  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference import lm_kwargs_from_config  # noqa: E402
+from reference import load_upstream_lm  # noqa: E402
 
-from moshi.models import loaders  # noqa: E402
 from moshi.models.lm import LMGen  # noqa: E402
 
 
@@ -47,15 +46,7 @@ def main() -> None:
     g = safetensors.numpy.load_file(str(args.golden) + ".safetensors")
     codes, ref_tokens = g["codes"], g["tokens"]
     ref_idx, ref_val, ref_vad = g["logits_topk_idx"], g["logits_topk"], g["vad"]
-    cfg = json.loads((args.model_dir / "config.json").read_text())
-    lm_path = args.model_dir / "model.safetensors"
-    with safetensors.safe_open(str(lm_path), framework="numpy") as f:
-        keys = set(f.keys())
-        n_heads = sum(1 for k in keys if k.startswith("extra_heads.") and k.endswith(".weight"))
-        head_dim = f.get_slice("extra_heads.0.weight").get_shape()[0] if n_heads else 6
-    lm = loaders.get_moshi_lm(
-        str(lm_path), lm_kwargs=lm_kwargs_from_config(cfg, n_heads, head_dim), device=args.device, dtype=dtype
-    )
+    lm, _ = load_upstream_lm(args.model_dir, args.device, dtype)
     captured = []
     gen = LMGen(
         lm, use_sampling=False, temp=0.0, temp_text=0.0,

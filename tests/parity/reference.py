@@ -94,6 +94,25 @@ def lm_kwargs_from_config(cfg: dict, extra_heads: int, extra_heads_dim: int) -> 
     )
 
 
+def extra_heads_shape(lm_path: Path) -> tuple:
+    """(number of extra heads, their width) as the LM file stores them;
+    (0, 6) without extra heads."""
+    with safetensors.safe_open(str(lm_path), framework="numpy") as f:
+        keys = set(f.keys())
+        n_heads = sum(1 for k in keys if k.startswith("extra_heads.") and k.endswith(".weight"))
+        head_dim = f.get_slice("extra_heads.0.weight").get_shape()[0] if n_heads else 6
+    return n_heads, head_dim
+
+
+def load_upstream_lm(model_dir: Path, device: str, dtype):
+    """Upstream moshi's LM for a model folder in upstream names (its
+    `config.json` and `model.safetensors`), and the config."""
+    cfg = json.loads((model_dir / "config.json").read_text())
+    lm_path = model_dir / "model.safetensors"
+    lm_kwargs = lm_kwargs_from_config(cfg, *extra_heads_shape(lm_path))
+    return loaders.get_moshi_lm(str(lm_path), lm_kwargs=lm_kwargs, device=device, dtype=dtype), cfg
+
+
 def chirp_signal(seconds: float, seed: int) -> np.ndarray:
     """A deterministic test signal that gives varied Mimi codes (a pure sine
     gives constant ones): a log chirp 100 Hz → 4 kHz with a 3 Hz amplitude
@@ -166,11 +185,9 @@ def main() -> None:
     lm_path = args.model_dir / "model.safetensors"
     mimi_path = args.model_dir / cfg["mimi_name"]
 
+    n_heads, head_dim = extra_heads_shape(lm_path)
     with safetensors.safe_open(str(lm_path), framework="numpy") as f:
-        keys = set(f.keys())
-        n_heads = sum(1 for k in keys if k.startswith("extra_heads.") and k.endswith(".weight"))
-        head_dim = f.get_slice("extra_heads.0.weight").get_shape()[0] if n_heads else 6
-        dtypes = {f.get_slice(k).get_dtype() for k in keys}
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
     if dtypes != {"F32"}:
         sys.exit(f"{lm_path}: parity needs an f32 LM (`synth --lm-dtype f32`), found {sorted(dtypes)}")
 

@@ -56,6 +56,24 @@ pub fn make_once(dir: &Path, opts: &SynthOptions) {
     std::fs::write(stamp, want).expect("stamp");
 }
 
+/// `steps` frames of `n_q` audio codes below `card` from a 64-bit LCG
+/// seeded with `seed`: deterministic input for LM tests without Mimi.
+pub fn lcg_codes(n_q: usize, card: u32, steps: usize, seed: u64) -> Vec<Vec<u32>> {
+    let mut s = seed;
+    (0..steps)
+        .map(|_| {
+            (0..n_q)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((s >> 33) % card as u64) as u32
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// A scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
