@@ -3,11 +3,11 @@
 
 use crate::device::Gpu;
 use crate::kernels::{self, AttentionShape};
-use crate::pipelines::{bind_layout, pipeline, shader, RO, RW, UNIFORM};
+use crate::pipelines::{bind_layout, pipeline, shader, RO, RW};
 
 /// attention.wgsl's bindings: params, qkv (read); k cache, v cache,
 /// partial outputs, partial (max, sum) (read_write).
-const BINDINGS: [wgpu::BufferBindingType; 6] = [UNIFORM, RO, RW, RW, RW, RW];
+const BINDINGS: [wgpu::BufferBindingType; 6] = [RO, RO, RW, RW, RW, RW];
 
 /// The layout and pipeline for `dim` split in heads of `shape.head_dim`
 /// over a `context`-step cache (`shape` from `kernels::check_fits`).

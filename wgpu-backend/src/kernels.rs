@@ -14,7 +14,7 @@ use crate::error::{GpuError, Result};
 const EMBED: &str = include_str!("kernels/embed.wgsl");
 const ATTENTION: &str = include_str!("kernels/attention.wgsl");
 const STEP_PARAMS: &str = include_str!("kernels/step_params.wgsl");
-pub const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
+const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
 #[cfg(not(target_arch = "wasm32"))]
 pub const READ_BANDWIDTH: &str = include_str!("kernels/read_bandwidth.wgsl");
 const MATVEC: &str = include_str!("kernels/matvec.wgsl");
@@ -172,6 +172,11 @@ pub fn embed_source() -> String {
 /// attention.wgsl, ready to compile.
 pub fn attention_source() -> String {
     with_step_params(ATTENTION)
+}
+
+/// argmax_heads.wgsl, ready to compile.
+pub fn argmax_heads_source() -> String {
+    with_step_params(ARGMAX_HEADS)
 }
 
 /// The matvec kernel for one weight format and feature set.
@@ -332,7 +337,7 @@ mod tests {
             crate::step_params::ROPE_ENTRIES
         );
 
-        let argmax = parse("argmax_heads", ARGMAX_HEADS);
+        let argmax = parse("argmax_heads", &argmax_heads_source());
         assert_eq!(wgsl_const(&argmax, "WG"), ARGMAX_WORKGROUP);
 
         for (name, kernel) in [
@@ -407,7 +412,11 @@ mod tests {
     /// The kernels sharing StepParams parse and validate once spliced.
     #[test]
     fn step_params_kernels_validate() {
-        for (name, src) in [("embed", embed_source()), ("attention", attention_source())] {
+        for (name, src) in [
+            ("embed", embed_source()),
+            ("attention", attention_source()),
+            ("argmax_heads", argmax_heads_source()),
+        ] {
             assert!(!src.contains("//! STEP_PARAMS"), "{name}");
             let module =
                 naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -72,6 +72,22 @@ pub struct MatvecKey {
     pub gated_output: bool,
     /// Lanes per row: 8, 16 or 32 (`LANES`).
     pub lanes: u32,
+    /// Where each stream of a batch finds its slices (all 0: one stream).
+    pub strides: StreamStrides,
+}
+
+/// Distances between consecutive streams' slices of a batched matvec's
+/// buffers (`X_STRIDE4`, `ALPHA_STRIDE4`, `Y_STRIDE`); stream b is
+/// workgroup_id.z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct StreamStrides {
+    /// In vec4s of x.
+    pub x4: u32,
+    /// In vec4s of alpha (the attention partials' (m, l); norm weights are
+    /// shared: 0).
+    pub alpha4: u32,
+    /// In f32s of y.
+    pub y: u32,
 }
 
 impl MatvecKey {
@@ -105,7 +121,13 @@ impl MatvecKey {
             splits,
             gated_output: output == MatvecOutput::Gated,
             lanes,
+            strides: StreamStrides::default(),
         }
+    }
+
+    /// The same projection over a batch of streams laid out by `strides`.
+    pub fn with_strides(self, strides: StreamStrides) -> Self {
+        Self { strides, ..self }
     }
 
     /// Workgroups of one dispatch.
@@ -119,7 +141,7 @@ impl MatvecKey {
     }
 
     /// matvec.wgsl's override constants for this key.
-    fn constants(&self, eps: f32) -> [(&'static str, f64); 10] {
+    fn constants(&self, eps: f32) -> [(&'static str, f64); 13] {
         [
             ("K", self.k as f64),
             ("ROWS", self.rows as f64),
@@ -131,6 +153,9 @@ impl MatvecKey {
             ("SPLITS", self.splits as f64),
             ("GATED_OUT", if self.gated_output { 1.0 } else { 0.0 }),
             ("LANES", self.lanes as f64),
+            ("X_STRIDE4", self.strides.x4 as f64),
+            ("ALPHA_STRIDE4", self.strides.alpha4 as f64),
+            ("Y_STRIDE", self.strides.y as f64),
         ]
     }
 }

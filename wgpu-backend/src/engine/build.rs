@@ -4,7 +4,9 @@
 //! embed → per layer [qkv(+norm1), attention(+RoPE, KV append),
 //! out_proj(+merge, +residual), linear_in(+norm2, +SiLU gate on its output),
 //! linear_out(+residual)] → text head(+out_norm) → end-of-turn heads →
-//! argmax.
+//! argmax. Every activation has one slice per stream of the batch
+//! (`GpuOptions::streams`); each dispatch runs over the streams along its
+//! grid's z, sharing the weights.
 
 use std::sync::Arc;
 
@@ -18,9 +20,10 @@ use crate::device::Gpu;
 use crate::error::{GpuError, Result};
 use crate::kernels::{self, AttentionShape, GpuFormat};
 use crate::matvec::{
-    self, MatvecInput, MatvecKey, MatvecOutput, MatvecPipelines, MatvecWeights, RMS_NORM_EPS,
+    self, MatvecInput, MatvecKey, MatvecOutput, MatvecPipelines, MatvecWeights, StreamStrides,
+    RMS_NORM_EPS,
 };
-use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW, UNIFORM};
+use crate::pipelines::{bind_group, bind_layout, pipeline, shader, RO, RW};
 use crate::repack::{self, HostTable, PackedMatrix};
 use crate::step_params::StepParams;
 
@@ -32,17 +35,18 @@ pub(super) struct Dispatch {
     pub kind: String,
     pub pipeline: Arc<wgpu::ComputePipeline>,
     pub bind_group: wgpu::BindGroup,
+    /// Per stream (the grid's z is the batch's streams).
     pub workgroups: (u32, u32),
 }
 
-/// The step's buffers: the host writes `params` and `audio_rows`, reads
-/// `result` (and `logits`); the rest stays on the GPU.
+/// The step's buffers, each with one slice per stream: the host writes
+/// `params` and `audio_rows`, reads `result` (and `logits`); the rest stays
+/// on the GPU.
 pub(super) struct Activations {
+    /// `StepParams` per stream.
     pub params: wgpu::Buffer,
-    /// argmax_heads.wgsl's `Sampling` (engine/mod.rs `SamplingParams`).
-    pub sampling: wgpu::Buffer,
     pub audio_rows: wgpu::Buffer,
-    /// The token the last argmax chose, read by the next embed.
+    /// The token each stream's last argmax chose, read by its next embed.
     prev_token: wgpu::Buffer,
     /// The residual stream.
     x: wgpu::Buffer,
@@ -51,9 +55,30 @@ pub(super) struct Activations {
     attention_partial_max_sum: wgpu::Buffer,
     /// silu(a)·b of the MLP.
     mlp_hidden: wgpu::Buffer,
+    /// Per stream `logits_stride` f32: text logits, then the end-of-turn heads'.
     pub logits: wgpu::Buffer,
-    /// [token, end-of-turn probability per head (f32 bits)].
+    /// Per stream [token, end-of-turn probability per head (f32 bits)].
     pub result: wgpu::Buffer,
+}
+
+impl Activations {
+    fn bytes(&self) -> u64 {
+        [
+            &self.params,
+            &self.audio_rows,
+            &self.prev_token,
+            &self.x,
+            &self.qkv,
+            &self.attention_partial_out,
+            &self.attention_partial_max_sum,
+            &self.mlp_hidden,
+            &self.logits,
+            &self.result,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum()
+    }
 }
 
 /// What the stepper keeps of a built step.
@@ -63,11 +88,20 @@ pub(super) struct StepGraph {
     /// The 32 audio embedding tables, gathered on the host per step.
     pub audio_tables: Vec<HostTable>,
     pub end_of_turn_heads: usize,
+    /// f32s between two streams' logits.
+    pub logits_stride: usize,
     pub attention: AttentionShape,
     /// Matrix bytes the step reads (the embedding reads one row; norms
     /// are negligible).
     pub weight_bytes: u64,
+    /// KV caches and activations, all streams.
+    pub activation_bytes: u64,
 }
+
+/// The most streams one engine steps: a grid's z is the stream, and every
+/// WebGPU adapter allows 65535 workgroups per dimension. (Memory runs out
+/// far earlier: each stream has its own KV cache, checked at allocation.)
+pub const MAX_STREAMS: usize = 65535;
 
 /// Words of the step result: the token, then one per end-of-turn head.
 pub(super) fn result_words(end_of_turn_heads: usize) -> usize {
@@ -83,7 +117,16 @@ struct Builder<'a> {
     /// Lanes per row of each projection.
     lanes: matvec::Lanes,
     attention: AttentionShape,
+    streams: usize,
     weight_bytes: u64,
+    activation_bytes: u64,
+}
+
+/// f32 pairs between two streams' attention (m, l) partials: rounded up to
+/// whole vec4s (matvec.wgsl reads them as vec4; attention.wgsl rounds the
+/// same way).
+fn max_sum_pairs_per_stream(heads: usize, splits: usize) -> usize {
+    (heads * splits).next_multiple_of(2)
 }
 
 /// Checks, uploads and records the whole step.
@@ -106,6 +149,12 @@ pub(super) fn build(
         )));
     }
     let lanes = matvec::lanes(&gpu.caps, opts.matvec_lanes)?;
+    if !(1..=MAX_STREAMS).contains(&opts.streams) {
+        return Err(GpuError::InvalidInput(format!(
+            "{} streams (1 to {MAX_STREAMS})",
+            opts.streams
+        )));
+    }
     let mut builder = Builder {
         gpu,
         cfg,
@@ -114,9 +163,12 @@ pub(super) fn build(
         matvec: MatvecPipelines::new(gpu, lanes.for_rows(0))?,
         lanes,
         attention,
+        streams: opts.streams,
         weight_bytes: 0,
+        activation_bytes: 0,
     };
     let act = builder.allocate_activations(end_of_turn_heads)?;
+    builder.activation_bytes = act.bytes();
     let (embed, audio_tables) = builder.embed(&act)?;
     let mut dispatches = vec![embed];
     let attention_pipeline = builder.attention_pipeline();
@@ -130,8 +182,10 @@ pub(super) fn build(
         activations: act,
         audio_tables,
         end_of_turn_heads,
+        logits_stride: builder.logits_stride(end_of_turn_heads),
         attention,
         weight_bytes: builder.weight_bytes,
+        activation_bytes: builder.activation_bytes,
     })
 }
 
@@ -141,51 +195,50 @@ fn f32_bytes(n: usize) -> u64 {
 }
 
 impl Builder<'_> {
+    /// f32s per stream of the logits buffer.
+    fn logits_stride(&self, end_of_turn_heads: usize) -> usize {
+        self.cfg.text_card + end_of_turn_heads * self.cfg.end_of_turn_heads().1
+    }
+
     fn allocate_activations(&self, end_of_turn_heads: usize) -> Result<Activations> {
         use wgpu::BufferUsages as Usage;
-        let (cfg, gpu) = (self.cfg, self.gpu);
+        let (cfg, gpu, b) = (self.cfg, self.gpu, self.streams);
         let d = cfg.dim;
         let AttentionShape { head_dim, splits } = self.attention;
-        let (_, head_width) = cfg.end_of_turn_heads();
+        let storage = |label: &str, floats: usize| {
+            gpu.empty_buffer(label, f32_bytes(b * floats), Usage::STORAGE)
+        };
         Ok(Activations {
             params: gpu.empty_buffer(
                 "step params",
-                std::mem::size_of::<StepParams>() as u64,
-                Usage::UNIFORM | Usage::COPY_DST,
-            )?,
-            sampling: gpu.empty_buffer("sampling params", 16, Usage::UNIFORM | Usage::COPY_DST)?,
-            audio_rows: gpu.empty_buffer(
-                "audio rows",
-                f32_bytes(cfg.n_q * d),
+                (b * std::mem::size_of::<StepParams>()) as u64,
                 Usage::STORAGE | Usage::COPY_DST,
             )?,
-            prev_token: gpu.empty_buffer("previous token", 4, Usage::STORAGE)?,
-            x: gpu.empty_buffer("residual stream", f32_bytes(d), Usage::STORAGE)?,
-            qkv: gpu.empty_buffer("qkv", f32_bytes(3 * d), Usage::STORAGE)?,
-            attention_partial_out: gpu.empty_buffer(
+            audio_rows: gpu.empty_buffer(
+                "audio rows",
+                f32_bytes(b * cfg.n_q * d),
+                Usage::STORAGE | Usage::COPY_DST,
+            )?,
+            prev_token: storage("previous token", 1)?,
+            x: storage("residual stream", d)?,
+            qkv: storage("qkv", 3 * d)?,
+            attention_partial_out: storage(
                 "attention partial outputs",
-                f32_bytes(cfg.num_heads * splits * head_dim),
-                Usage::STORAGE,
+                cfg.num_heads * splits * head_dim,
             )?,
-            attention_partial_max_sum: gpu.empty_buffer(
+            attention_partial_max_sum: storage(
                 "attention partial max and sum",
-                // Read as vec4 (two pairs each): round up to whole vec4s.
-                f32_bytes((2 * cfg.num_heads * splits).next_multiple_of(4)),
-                Usage::STORAGE,
+                2 * max_sum_pairs_per_stream(cfg.num_heads, splits),
             )?,
-            mlp_hidden: gpu.empty_buffer(
-                "mlp hidden (gated)",
-                f32_bytes(cfg.ffn_hidden()),
-                Usage::STORAGE,
-            )?,
+            mlp_hidden: storage("mlp hidden (gated)", cfg.ffn_hidden())?,
             logits: gpu.empty_buffer(
                 "logits",
-                f32_bytes(cfg.text_card + end_of_turn_heads * head_width),
+                f32_bytes(b * self.logits_stride(end_of_turn_heads)),
                 Usage::STORAGE | Usage::COPY_SRC,
             )?,
             result: gpu.empty_buffer(
                 "step result",
-                f32_bytes(result_words(end_of_turn_heads)),
+                f32_bytes(b * result_words(end_of_turn_heads)),
                 Usage::STORAGE | Usage::COPY_SRC,
             )?,
         })
@@ -202,20 +255,21 @@ impl Builder<'_> {
     }
 
     /// Uploads a matrix (dropping its host copy) and records its dispatch
-    /// reading `x` as `input` says and writing `y` as `output` says.
+    /// reading `x` as `input` says and writing `y` as `output` says, each
+    /// stream at its slice (`strides`).
     fn matvec(
         &mut self,
         m: PackedMatrix,
         (x, input): (&wgpu::Buffer, MatvecInput),
         alpha: Option<&wgpu::Buffer>,
-        y: &wgpu::Buffer,
-        output: MatvecOutput,
+        (y, output): (&wgpu::Buffer, MatvecOutput),
+        strides: StreamStrides,
     ) -> Result<Dispatch> {
         let weights = MatvecWeights::upload(self.gpu, m)?;
         self.weight_bytes += weights.bytes();
         let attention = (self.attention.head_dim as u32, self.attention.splits as u32);
         let lanes = self.lanes.for_rows(weights.rows);
-        let key = MatvecKey::new(&weights, input, output, attention, lanes);
+        let key = MatvecKey::new(&weights, input, output, attention, lanes).with_strides(strides);
         let kind = match weights.name.strip_prefix("transformer.layers.") {
             Some(rest) => rest.split_once('.').map_or(rest, |(_, t)| t).to_string(),
             None => weights.name.clone(),
@@ -241,7 +295,7 @@ impl Builder<'_> {
             bytemuck::cast_slice(&text_emb),
             wgpu::BufferUsages::STORAGE,
         )?;
-        let layout = bind_layout(&gpu.device, "embed", &[UNIFORM, RO, RO, RO, RW]);
+        let layout = bind_layout(&gpu.device, "embed", &[RO, RO, RO, RO, RW]);
         let module = shader(gpu, "embed", &kernels::embed_source());
         let constants = [("D", d as f64), ("N_Q", cfg.n_q as f64)];
         let dispatch = Dispatch {
@@ -292,19 +346,26 @@ impl Builder<'_> {
         let norm1 = self.vector(&format!("{layer}.norm1.alpha"))?;
         let norm2 = self.vector(&format!("{layer}.norm2.alpha"))?;
 
+        let AttentionShape { head_dim, splits } = self.attention;
+        let strides = |x: usize, alpha: usize, y: usize| StreamStrides {
+            x4: (x / 4) as u32,
+            alpha4: (alpha / 4) as u32,
+            y: y as u32,
+        };
         let m = self.load_matrix(&format!("{layer}.self_attn.in_proj_weight"), 3 * d, d)?;
         let qkv = self.matvec(
             m,
             (&act.x, MatvecInput::RmsNorm),
             Some(&norm1),
-            &act.qkv,
-            MatvecOutput::Set(0),
+            (&act.qkv, MatvecOutput::Set(0)),
+            strides(d, 0, 3 * d),
         )?;
 
-        let cache_bytes = f32_bytes(cfg.context * d);
+        let cache_bytes = f32_bytes(self.streams * cfg.context * d);
         let storage = wgpu::BufferUsages::STORAGE;
         let k_cache = (self.gpu).empty_buffer(&format!("{layer}.k_cache"), cache_bytes, storage)?;
         let v_cache = (self.gpu).empty_buffer(&format!("{layer}.v_cache"), cache_bytes, storage)?;
+        self.activation_bytes += 2 * cache_bytes;
         let attention = Dispatch {
             kind: "attention".into(),
             pipeline: attention_pipeline.clone(),
@@ -329,24 +390,28 @@ impl Builder<'_> {
             m,
             (&act.attention_partial_out, MatvecInput::AttentionMerge),
             Some(&act.attention_partial_max_sum),
-            &act.x,
-            MatvecOutput::Add,
+            (&act.x, MatvecOutput::Add),
+            strides(
+                cfg.num_heads * splits * head_dim,
+                2 * max_sum_pairs_per_stream(cfg.num_heads, splits),
+                d,
+            ),
         )?;
         let m = self.load_matrix(&format!("{layer}.gating.linear_in.weight"), 2 * hidden, d)?;
         let linear_in = self.matvec(
             m,
             (&act.x, MatvecInput::RmsNorm),
             Some(&norm2),
-            &act.mlp_hidden,
-            MatvecOutput::Gated,
+            (&act.mlp_hidden, MatvecOutput::Gated),
+            strides(d, 0, hidden),
         )?;
         let m = self.load_matrix(&format!("{layer}.gating.linear_out.weight"), d, hidden)?;
         let linear_out = self.matvec(
             m,
             (&act.mlp_hidden, MatvecInput::Plain),
             None,
-            &act.x,
-            MatvecOutput::Add,
+            (&act.x, MatvecOutput::Add),
+            strides(hidden, 0, d),
         )?;
         Ok([qkv, attention, out_proj, linear_in, linear_out])
     }
@@ -357,13 +422,18 @@ impl Builder<'_> {
         let d = cfg.dim;
         let out_norm = self.vector("out_norm.alpha")?;
         let mut dispatches = vec![];
+        let strides = StreamStrides {
+            x4: (d / 4) as u32,
+            alpha4: 0,
+            y: self.logits_stride(end_of_turn_heads) as u32,
+        };
         let m = self.load_matrix("text_linear.weight", cfg.text_card, d)?;
         dispatches.push(self.matvec(
             m,
             (&act.x, MatvecInput::RmsNorm),
             Some(&out_norm),
-            &act.logits,
-            MatvecOutput::Set(0),
+            (&act.logits, MatvecOutput::Set(0)),
+            strides,
         )?);
         let (_, head_width) = cfg.end_of_turn_heads();
         if end_of_turn_heads > 0 {
@@ -374,12 +444,12 @@ impl Builder<'_> {
                 stack("extra_heads", parts),
                 (&act.x, MatvecInput::RmsNorm),
                 Some(&out_norm),
-                &act.logits,
-                MatvecOutput::Set(cfg.text_card as u32),
+                (&act.logits, MatvecOutput::Set(cfg.text_card as u32)),
+                strides,
             )?);
         }
-        let layout = bind_layout(&gpu.device, "argmax", &[RO, RW, RW, UNIFORM]);
-        let module = shader(gpu, "argmax_heads", kernels::ARGMAX_HEADS);
+        let layout = bind_layout(&gpu.device, "argmax", &[RO, RW, RW, RO]);
+        let module = shader(gpu, "argmax_heads", &kernels::argmax_heads_source());
         let constants = [
             ("TEXT_VOCAB", cfg.text_card as f64),
             ("N_HEADS", end_of_turn_heads as f64),
@@ -392,7 +462,7 @@ impl Builder<'_> {
                 &gpu.device,
                 "argmax",
                 &layout,
-                &[&act.logits, &act.prev_token, &act.result, &act.sampling],
+                &[&act.logits, &act.prev_token, &act.result, &act.params],
             ),
             workgroups: (1, 1),
         });

@@ -1,14 +1,22 @@
-//! `GpuStepper`: the whole LM step on the GPU, one queue submit per step.
+//! `GpuStepper`: the whole LM step on the GPU, one queue submit per step,
+//! for one stream or a batch of them.
 //!
 //! Per step (see ARCHITECTURE.md and `build.rs` for the dispatches): the
-//! host writes the gathered audio embedding rows and a small params block
-//! (text-token source, KV slot, RoPE cos/sin of the position), then one
-//! compute pass runs the step. The chosen token stays on the GPU for the
-//! next step's embedding; token and probabilities come back through a
-//! staging buffer mapped asynchronously, so the host can submit step t+1
-//! before reading step t.
+//! host writes each stepping stream's gathered audio embedding rows and a
+//! small params block (text-token source, KV slot, RoPE cos/sin of its
+//! position, sampling), then one compute pass runs the step for every
+//! stream at once (the grid's z is the stream; the weights are shared).
+//! The chosen tokens stay on the GPU for the next step's embedding; tokens
+//! and probabilities come back through a staging buffer mapped
+//! asynchronously, so the host can submit step t+1 before reading step t.
+//!
+//! Each stream's arithmetic is exactly a lone stream's (same kernels, same
+//! order, its own slice of every buffer), so its tokens do not depend on
+//! the batch. `LmStepper` drives stream 0; [`lanes`] gives every stream a
+//! `LmStepper` of its own over one shared engine.
 
 mod build;
+pub mod lanes;
 #[cfg(not(target_arch = "wasm32"))]
 mod profile;
 
@@ -23,15 +31,9 @@ use crate::device::compute_pass;
 use crate::device::{Capabilities, FeatureRequest, Gpu};
 use crate::error::{GpuError, Result};
 use crate::readback::{PendingRead, StagingPool};
-use crate::step_params::{rope_inv_freq, rope_table, StepParams};
+use crate::step_params::{rope_inv_freq, rope_table, StepParams, TEXT_IDLE};
 use build::{result_words, Dispatch};
-
-/// Where the logits start in a staging buffer: after the result words,
-/// rounded up to `wgpu::COPY_BUFFER_ALIGNMENT` (copies need offsets that
-/// are multiples of 4; every word is).
-fn staging_logits_offset(end_of_turn_heads: usize) -> u64 {
-    (4 * result_words(end_of_turn_heads) as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT)
-}
+pub use build::MAX_STREAMS;
 
 pub struct GpuOptions {
     /// Ask for a software adapter (tests on machines with a real GPU too).
@@ -48,6 +50,9 @@ pub struct GpuOptions {
     pub quantize: Option<QuantType>,
     /// matvec lanes per row (8, 16, 32); default `matvec::lanes`'s choice.
     pub matvec_lanes: Option<u32>,
+    /// Independent streams stepped together (each with its own KV cache,
+    /// position, text token and sampling): 1 to [`MAX_STREAMS`].
+    pub streams: usize,
 }
 
 impl Default for GpuOptions {
@@ -59,37 +64,125 @@ impl Default for GpuOptions {
             features: FeatureRequest::default(),
             quantize: None,
             matvec_lanes: None,
+            streams: 1,
         }
     }
 }
 
-/// argmax_heads.wgsl's `Sampling` uniform, written with every step.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SamplingParams {
-    /// 0: greedy.
-    temperature: f32,
-    seed_lo: u32,
-    seed_hi: u32,
-    /// Steps since the stream's start (the hash's counter).
-    step: u32,
+/// One stream's step in a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamStep<'a> {
+    pub stream: usize,
+    pub text: TextInput,
+    /// One frame of audio codes, one per codebook.
+    pub audio_codes: &'a [u32],
 }
 
-/// A submitted step whose result is on its way back.
-struct InFlight {
-    read: PendingRead,
+/// A stream's host-side state.
+#[derive(Debug, Clone, Copy)]
+struct StreamState {
+    position: u64,
+    first_step_done: bool,
+    sampling: Sampling,
+    keep_logits: bool,
+}
+
+impl StreamState {
+    const FRESH: Self = Self {
+        position: 0,
+        first_step_done: false,
+        sampling: Sampling::GREEDY,
+        keep_logits: false,
+    };
+}
+
+/// Where a batch's results sit in its staging buffer: the result words of
+/// streams 0 .. `span`, then (when some stream kept them) their logits.
+#[derive(Debug, Clone, Copy)]
+struct ResultLayout {
+    span: usize,
+    result_words: usize,
+    text_vocab: usize,
+    logits_stride: usize,
     with_logits: bool,
+}
+
+impl ResultLayout {
+    fn result_bytes(&self) -> usize {
+        4 * self.span * self.result_words
+    }
+
+    /// After the result words, rounded up to `wgpu::COPY_BUFFER_ALIGNMENT`
+    /// (copies need offsets that are multiples of 4; every word is).
+    fn logits_at(&self) -> usize {
+        (self.result_bytes() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT) as usize
+    }
+
+    fn logits_bytes(&self) -> usize {
+        4 * self.span * self.logits_stride
+    }
+
+    fn staging_bytes(&self) -> usize {
+        if self.with_logits {
+            self.logits_at() + self.logits_bytes()
+        } else {
+            self.result_bytes()
+        }
+    }
+}
+
+/// A submitted batch whose results are on their way back.
+pub struct PendingBatch {
+    read: PendingRead,
+    /// The streams that stepped, and whether each asked for its logits.
+    streams: Vec<(usize, bool)>,
+    layout: ResultLayout,
+}
+
+impl PendingBatch {
+    /// The streams that stepped in this batch, in submission order.
+    pub fn streams(&self) -> impl Iterator<Item = usize> + '_ {
+        self.streams.iter().map(|&(s, _)| s)
+    }
+
+    /// Waits for the results: each stepping stream's output, in the order
+    /// they were submitted, and the staging buffer (for
+    /// [`GpuStepper::return_staging`]).
+    pub async fn wait(self, gpu: &Gpu) -> Result<(Vec<(usize, StepOutput)>, wgpu::Buffer)> {
+        let l = self.layout;
+        let (data, staging) = gpu
+            .read(self.read, l.staging_bytes(), "the step result")
+            .await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&data[..l.result_bytes()]);
+        let outputs = self
+            .streams
+            .iter()
+            .map(|&(stream, with_logits)| {
+                let w = &words[stream * l.result_words..][..l.result_words];
+                let text_logits = with_logits.then(|| {
+                    let at = l.logits_at() + 4 * stream * l.logits_stride;
+                    bytemuck::pod_collect_to_vec(&data[at..at + 4 * l.text_vocab])
+                });
+                let out = StepOutput {
+                    text_token: w[0],
+                    end_of_turn: w[1..].iter().map(|w| f32::from_bits(*w)).collect(),
+                    text_logits,
+                };
+                (stream, out)
+            })
+            .collect();
+        Ok((outputs, staging))
+    }
 }
 
 pub struct GpuStepper {
     gpu: Gpu,
     dispatches: Vec<Dispatch>,
     params: wgpu::Buffer,
-    sampling_params: wgpu::Buffer,
-    sampling: Sampling,
     audio_rows: wgpu::Buffer,
     result: wgpu::Buffer,
     logits: wgpu::Buffer,
+    logits_stride: usize,
     audio_tables: Vec<crate::repack::HostTable>,
     rope_inv_freq: Vec<f32>,
     text_vocab: u32,
@@ -97,14 +190,13 @@ pub struct GpuStepper {
     start_token: u32,
     context: usize,
     end_of_turn_heads: usize,
-    position: u64,
-    first_step_done: bool,
-    keep_logits: bool,
+    streams: Vec<StreamState>,
     max_in_flight: usize,
-    in_flight: VecDeque<InFlight>,
+    in_flight: VecDeque<PendingBatch>,
     staging: StagingPool,
     rows_scratch: Vec<f32>,
     weight_bytes: u64,
+    activation_bytes: u64,
 }
 
 impl GpuStepper {
@@ -133,11 +225,10 @@ impl GpuStepper {
             gpu,
             dispatches: graph.dispatches,
             params: graph.activations.params,
-            sampling_params: graph.activations.sampling,
-            sampling: Sampling::GREEDY,
             audio_rows: graph.activations.audio_rows,
             result: graph.activations.result,
             logits: graph.activations.logits,
+            logits_stride: graph.logits_stride,
             audio_tables: graph.audio_tables,
             rope_inv_freq: rope_inv_freq(head_dim, cfg.max_period as f32),
             text_vocab: cfg.text_card as u32,
@@ -145,14 +236,13 @@ impl GpuStepper {
             start_token: cfg.text_start_token(),
             context: cfg.context,
             end_of_turn_heads: graph.end_of_turn_heads,
-            position: 0,
-            first_step_done: false,
-            keep_logits: false,
+            streams: vec![StreamState::FRESH; opts.streams],
             max_in_flight: opts.max_in_flight,
             in_flight: VecDeque::new(),
             staging: StagingPool::default(),
             rows_scratch: Vec::with_capacity(cfg.n_q * cfg.dim),
             weight_bytes: graph.weight_bytes,
+            activation_bytes: graph.activation_bytes,
         })
     }
 
@@ -179,35 +269,57 @@ impl GpuStepper {
         self.dispatches.len()
     }
 
-    fn step_params(&self, text: TextInput) -> Result<StepParams> {
-        let (text_mode, forced_token) = match text {
-            TextInput::Start => (0, self.start_token),
-            TextInput::Forced(t) if t < self.text_in_vocab => (0, t),
-            TextInput::Forced(t) => {
-                return Err(GpuError::InvalidInput(format!(
-                    "text token {t} ≥ {}",
-                    self.text_in_vocab
-                )))
-            }
-            TextInput::Previous if self.first_step_done => (1, 0),
-            TextInput::Previous => {
-                return Err(GpuError::InvalidInput(
-                    "TextInput::Previous on the first step".into(),
-                ))
-            }
-        };
-        let ctx = self.context as u64;
-        Ok(StepParams {
-            text_mode,
-            forced_token,
-            kv_slot: (self.position % ctx) as u32,
-            n_keys: (self.position + 1).min(ctx) as u32,
-            rope: rope_table(&self.rope_inv_freq, self.position),
-        })
+    /// GPU bytes of everything but the weights: KV caches and activations
+    /// of every stream.
+    pub fn activation_bytes(&self) -> u64 {
+        self.activation_bytes
     }
 
-    /// Writes the step's inputs: the gathered audio rows and the params.
-    fn write_inputs(&mut self, text: TextInput, audio_codes: &[u32]) -> Result<()> {
+    /// Streams this engine steps together.
+    pub fn streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Batches submitted and not yet received.
+    pub fn batches_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Back to a fresh stream (position 0, start token next), keeping its
+    /// sampling and logits choices; results of its steps already submitted
+    /// still come back.
+    pub fn reset_stream(&mut self, stream: usize) -> Result<()> {
+        let state = self.stream_mut(stream)?;
+        *state = StreamState {
+            sampling: state.sampling,
+            keep_logits: state.keep_logits,
+            ..StreamState::FRESH
+        };
+        Ok(())
+    }
+
+    /// How a stream's later steps choose their token (its draws restart
+    /// with the stream: the step counter).
+    pub fn set_stream_sampling(&mut self, stream: usize, sampling: Sampling) -> Result<()> {
+        self.stream_mut(stream)?.sampling = sampling;
+        Ok(())
+    }
+
+    /// Whether a stream's later outputs carry its text logits.
+    pub fn keep_stream_logits(&mut self, stream: usize, keep: bool) -> Result<()> {
+        self.stream_mut(stream)?.keep_logits = keep;
+        Ok(())
+    }
+
+    fn stream_mut(&mut self, stream: usize) -> Result<&mut StreamState> {
+        let n = self.streams.len();
+        (self.streams.get_mut(stream))
+            .ok_or_else(|| GpuError::InvalidInput(format!("stream {stream} of {n}")))
+    }
+
+    /// Checks one stream's inputs (codes per codebook, code and token
+    /// ranges) without changing anything.
+    pub fn check_step(&self, text: TextInput, audio_codes: &[u32]) -> Result<()> {
         if audio_codes.len() != self.audio_tables.len() {
             return Err(GpuError::InvalidInput(format!(
                 "{} audio codes for {} codebooks",
@@ -215,8 +327,6 @@ impl GpuStepper {
                 self.audio_tables.len()
             )));
         }
-        let params = self.step_params(text)?;
-        self.rows_scratch.clear();
         for (table, &code) in self.audio_tables.iter().zip(audio_codes) {
             if code as usize >= table.rows {
                 return Err(GpuError::InvalidInput(format!(
@@ -224,25 +334,93 @@ impl GpuStepper {
                     table.rows
                 )));
             }
-            table.row(code as usize, &mut self.rows_scratch);
         }
-        let queue = &self.gpu.queue;
-        let rows = bytemuck::cast_slice(&self.rows_scratch);
-        queue.write_buffer(&self.audio_rows, 0, rows);
-        queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-        let sampling = SamplingParams {
-            temperature: self.sampling.temperature,
-            seed_lo: self.sampling.seed as u32,
-            seed_hi: (self.sampling.seed >> 32) as u32,
-            step: self.position as u32,
-        };
-        queue.write_buffer(&self.sampling_params, 0, bytemuck::bytes_of(&sampling));
-        Ok(())
+        match text {
+            TextInput::Forced(t) if t >= self.text_in_vocab => Err(GpuError::InvalidInput(
+                format!("text token {t} ≥ {}", self.text_in_vocab),
+            )),
+            _ => Ok(()),
+        }
     }
 
-    /// Records the step's compute pass, with a timestamp before each
-    /// dispatch and after the last when profiling.
-    fn encode_step(&self, enc: &mut wgpu::CommandEncoder, timestamps: Option<&wgpu::QuerySet>) {
+    fn step_params(&self, step: &StreamStep) -> Result<StepParams> {
+        let state = &self.streams[step.stream];
+        let (text_mode, forced_token) = match step.text {
+            TextInput::Start => (0, self.start_token),
+            TextInput::Forced(t) => (0, t),
+            TextInput::Previous if state.first_step_done => (1, 0),
+            TextInput::Previous => {
+                return Err(GpuError::InvalidInput(format!(
+                    "TextInput::Previous on stream {}'s first step",
+                    step.stream
+                )))
+            }
+        };
+        let ctx = self.context as u64;
+        let sampling = state.sampling;
+        Ok(StepParams {
+            text_mode,
+            forced_token,
+            kv_slot: (state.position % ctx) as u32,
+            n_keys: (state.position + 1).min(ctx) as u32,
+            temperature: sampling.temperature,
+            seed_lo: sampling.seed as u32,
+            seed_hi: (sampling.seed >> 32) as u32,
+            step: state.position as u32,
+            rope: rope_table(&self.rope_inv_freq, state.position),
+        })
+    }
+
+    /// Checks a batch (known, distinct streams; valid inputs) and returns
+    /// the params of streams 0 ..= the highest one (idle ones marked so).
+    fn batch_params(&self, steps: &[StreamStep]) -> Result<Vec<StepParams>> {
+        let n = self.streams.len();
+        let span = steps.iter().map(|s| s.stream + 1).max();
+        let span = span.ok_or_else(|| GpuError::InvalidInput("an empty batch".into()))?;
+        if span > n {
+            return Err(GpuError::InvalidInput(format!("stream {} of {n}", span - 1)));
+        }
+        let idle = StepParams {
+            text_mode: TEXT_IDLE,
+            ..bytemuck::Zeroable::zeroed()
+        };
+        let mut params = vec![idle; span];
+        for step in steps {
+            if params[step.stream].text_mode != TEXT_IDLE {
+                return Err(GpuError::InvalidInput(format!(
+                    "stream {} twice in one batch",
+                    step.stream
+                )));
+            }
+            self.check_step(step.text, step.audio_codes)?;
+            params[step.stream] = self.step_params(step)?;
+        }
+        Ok(params)
+    }
+
+    /// Writes the batch's inputs: the params and each stepping stream's
+    /// gathered audio rows.
+    fn write_inputs(&mut self, steps: &[StreamStep], params: &[StepParams]) {
+        let queue = &self.gpu.queue;
+        queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+        for step in steps {
+            self.rows_scratch.clear();
+            for (table, &code) in self.audio_tables.iter().zip(step.audio_codes) {
+                table.row(code as usize, &mut self.rows_scratch);
+            }
+            let at = (step.stream * 4 * self.rows_scratch.len()) as u64;
+            queue.write_buffer(&self.audio_rows, at, bytemuck::cast_slice(&self.rows_scratch));
+        }
+    }
+
+    /// Records the step's compute pass over `span` streams, with a
+    /// timestamp before each dispatch and after the last when profiling.
+    fn encode_step(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        span: usize,
+        timestamps: Option<&wgpu::QuerySet>,
+    ) {
         let mut pass = compute_pass(enc, "lm step");
         for (i, d) in self.dispatches.iter().enumerate() {
             if let Some(set) = timestamps {
@@ -250,67 +428,100 @@ impl GpuStepper {
             }
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
-            pass.dispatch_workgroups(d.workgroups.0, d.workgroups.1, 1);
+            pass.dispatch_workgroups(d.workgroups.0, d.workgroups.1, span as u32);
         }
         if let Some(set) = timestamps {
             pass.write_timestamp(set, self.dispatches.len() as u32);
         }
     }
 
+    /// Submits one step of each listed stream (distinct streams; the
+    /// others keep their state). Nothing changes on an error.
+    pub fn submit_batch(&mut self, steps: &[StreamStep]) -> Result<()> {
+        self.submit_timed(steps, None)
+    }
+
+    fn submit_timed(
+        &mut self,
+        steps: &[StreamStep],
+        timestamps: Option<&wgpu::QuerySet>,
+    ) -> Result<()> {
+        self.gpu.check()?;
+        let params = self.batch_params(steps)?;
+        self.write_inputs(steps, &params);
+        let streams: Vec<(usize, bool)> = (steps.iter())
+            .map(|s| (s.stream, self.streams[s.stream].keep_logits))
+            .collect();
+        let layout = ResultLayout {
+            span: params.len(),
+            result_words: result_words(self.end_of_turn_heads),
+            text_vocab: self.text_vocab as usize,
+            logits_stride: self.logits_stride,
+            with_logits: streams.iter().any(|&(_, keep)| keep),
+        };
+        let staging = (self.staging).take(&self.gpu.device, layout.staging_bytes() as u64);
+        let mut enc = self.gpu.encoder("lm step");
+        self.encode_step(&mut enc, layout.span, timestamps);
+        let result_bytes = layout.result_bytes() as u64;
+        enc.copy_buffer_to_buffer(&self.result, 0, &staging, 0, result_bytes);
+        if layout.with_logits {
+            let (at, bytes) = (layout.logits_at() as u64, layout.logits_bytes() as u64);
+            enc.copy_buffer_to_buffer(&self.logits, 0, &staging, at, bytes);
+        }
+        let submission = self.gpu.queue.submit([enc.finish()]);
+        self.in_flight.push_back(PendingBatch {
+            read: PendingRead::new(staging, submission),
+            streams,
+            layout,
+        });
+        for step in steps {
+            let state = &mut self.streams[step.stream];
+            state.position += 1;
+            state.first_step_done = true;
+        }
+        Ok(())
+    }
+
+    /// The oldest batch in flight, to wait for without borrowing the
+    /// engine ([`PendingBatch::wait`]); None when none is.
+    pub fn take_pending(&mut self) -> Option<PendingBatch> {
+        self.in_flight.pop_front()
+    }
+
+    /// Gives a waited batch's staging buffer back for reuse.
+    pub fn return_staging(&mut self, staging: wgpu::Buffer) {
+        self.staging.give(staging);
+    }
+
+    /// The oldest batch's outputs, per stream in submission order.
+    pub async fn receive_batch(&mut self) -> Result<Vec<(usize, StepOutput)>> {
+        let pending = (self.take_pending())
+            .ok_or_else(|| GpuError::InvalidInput("receive with no step in flight".into()))?;
+        let (outputs, staging) = pending.wait(&self.gpu).await?;
+        self.return_staging(staging);
+        Ok(outputs)
+    }
+
+    /// Stream 0's next step (the `LmStepper` side).
     fn submit_step(
         &mut self,
         text: TextInput,
         audio_codes: &[u32],
         timestamps: Option<&wgpu::QuerySet>,
     ) -> Result<()> {
-        self.gpu.check()?;
-        self.write_inputs(text, audio_codes)?;
-        let with_logits = self.keep_logits;
-        let result_bytes = 4 * result_words(self.end_of_turn_heads) as u64;
-        let logits_at = staging_logits_offset(self.end_of_turn_heads);
-        let logits_bytes = 4 * self.text_vocab as u64;
-        let staging_bytes = if with_logits {
-            logits_at + logits_bytes
-        } else {
-            result_bytes
+        let step = StreamStep {
+            stream: 0,
+            text,
+            audio_codes,
         };
-        let staging = self.staging.take(&self.gpu.device, staging_bytes);
-        let mut enc = self.gpu.encoder("lm step");
-        self.encode_step(&mut enc, timestamps);
-        enc.copy_buffer_to_buffer(&self.result, 0, &staging, 0, result_bytes);
-        if with_logits {
-            enc.copy_buffer_to_buffer(&self.logits, 0, &staging, logits_at, logits_bytes);
-        }
-        let submission = self.gpu.queue.submit([enc.finish()]);
-        self.in_flight.push_back(InFlight {
-            read: PendingRead::new(staging, submission),
-            with_logits,
-        });
-        self.position += 1;
-        self.first_step_done = true;
-        Ok(())
+        self.submit_timed(&[step], timestamps)
     }
 
+    /// Stream 0's oldest result.
     async fn receive_step(&mut self) -> Result<StepOutput> {
-        let step = (self.in_flight.pop_front())
-            .ok_or_else(|| GpuError::InvalidInput("receive with no step in flight".into()))?;
-        let result_bytes = 4 * result_words(self.end_of_turn_heads);
-        let logits_at = staging_logits_offset(self.end_of_turn_heads) as usize;
-        let bytes = if step.with_logits {
-            logits_at + 4 * self.text_vocab as usize
-        } else {
-            result_bytes
-        };
-        let (data, staging) = self.gpu.read(step.read, bytes, "the step result").await?;
-        self.staging.give(staging);
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&data[..result_bytes]);
-        Ok(StepOutput {
-            text_token: words[0],
-            end_of_turn: words[1..].iter().map(|w| f32::from_bits(*w)).collect(),
-            text_logits: step
-                .with_logits
-                .then(|| bytemuck::pod_collect_to_vec(&data[logits_at..])),
-        })
+        let outputs = self.receive_batch().await?;
+        (outputs.into_iter().find(|(s, _)| *s == 0).map(|(_, o)| o))
+            .ok_or_else(|| GpuError::InvalidInput("stream 0 took no step in this batch".into()))
     }
 }
 
@@ -335,11 +546,9 @@ impl LmStepper for GpuStepper {
         // Results still in flight belong to the old stream: wait them out
         // (their staging buffers return to the pool).
         while !self.in_flight.is_empty() {
-            self.receive_step().await?;
+            self.receive_batch().await?;
         }
-        self.position = 0;
-        self.first_step_done = false;
-        Ok(())
+        Ok(self.reset_stream(0)?)
     }
 
     fn has_end_of_turn(&self) -> bool {
@@ -347,13 +556,13 @@ impl LmStepper for GpuStepper {
     }
 
     fn keep_logits(&mut self, keep: bool) {
-        self.keep_logits = keep;
+        self.streams[0].keep_logits = keep;
     }
 
     /// Sampling happens on the GPU (argmax_heads.wgsl): the draws follow
     /// softmax(logits / T) like the CPU stepper's but are not the same
     /// draws. They restart with the stream (the step counter).
     fn set_sampling(&mut self, sampling: Sampling) {
-        self.sampling = sampling;
+        self.streams[0].sampling = sampling;
     }
 }

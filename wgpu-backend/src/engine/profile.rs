@@ -26,7 +26,7 @@ impl GpuStepper {
             ty: wgpu::QueryType::Timestamp,
             count: n,
         });
-        let text = if self.first_step_done {
+        let text = if self.streams[0].first_step_done {
             TextInput::Previous
         } else {
             TextInput::Start

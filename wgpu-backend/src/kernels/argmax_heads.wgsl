@@ -8,22 +8,27 @@
 //           bits of a pcg3d hash (Jarzynski & Olano 2020, "Hash Functions
 //           for GPU Rendering") of (k, step, seed): reproducible per seed.
 //           Written to prev_token (read by the next step's embed) and to
-//           result[0].
+//           result[0]. Temperature, seed and step are the stream's params.
 //   for each end-of-turn head h < N_HEADS (invocation h):
 //           softmax(logits[TEXT_VOCAB + h·HEAD_WIDTH ..][..HEAD_WIDTH])[0]
 //           → result[1 + h] (f32 bits), as moshi `asr::State` reads them.
+// Per stream b of the batch (workgroup_id.z); an idle stream (params
+// text_mode 2) writes nothing.
 // Bindings (group 0):
-//   0 logits      storage read f32 [TEXT_VOCAB + N_HEADS · HEAD_WIDTH]
-//   1 prev_token  storage read_write u32 [1]
-//   2 result      storage read_write u32 [1 + N_HEADS]
-//   3 sampling    uniform Sampling (engine/mod.rs `SamplingParams`):
+//   0 logits      storage read f32 [streams][LOGITS_STRIDE], LOGITS_STRIDE =
+//                 TEXT_VOCAB + N_HEADS · HEAD_WIDTH
+//   1 prev_token  storage read_write u32 [streams]
+//   2 result      storage read_write u32 [streams][1 + N_HEADS]
+//   3 params      storage read StepParams [streams] (step_params.wgsl):
 //                 temperature (0 = greedy), seed (two words), step since reset
-// Workgroup: 256 invocations; grid = 1. Bounds: N_HEADS ≤ 256 (checked by
-// the host, `kernels::ARGMAX_WORKGROUP`).
+// Workgroup: 256 invocations; grid = (1, 1, streams). Bounds: N_HEADS ≤ 256
+// (checked by the host, `kernels::ARGMAX_WORKGROUP`).
 // CPU reference: candle argmax / softmax_last_dim. Exact for the token
 // given equal logits; probabilities within exp rounding. Sampled tokens
 // follow the distribution of candle-transformers' LogitsProcessor
 // (`Sampling::All`, softmax(logits / T)) but not its draws (another RNG).
+
+//! STEP_PARAMS
 
 override TEXT_VOCAB: u32;
 override N_HEADS: u32 = 0u;
@@ -35,13 +40,7 @@ const WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read_write> prev_token: array<u32>;
 @group(0) @binding(2) var<storage, read_write> result: array<u32>;
 
-struct Sampling {
-    temperature: f32,
-    seed_lo: u32,
-    seed_hi: u32,
-    step: u32,
-}
-@group(0) @binding(3) var<uniform> sampling: Sampling;
+@group(0) @binding(3) var<storage, read> params: array<StepParams>;
 
 fn pcg3d(seed: vec3<u32>) -> vec3<u32> {
     var v = seed * 1664525u + 1013904223u;
@@ -55,9 +54,9 @@ fn pcg3d(seed: vec3<u32>) -> vec3<u32> {
     return v;
 }
 
-// Gumbel(0, 1) noise for logit k of this step.
-fn gumbel(k: u32) -> f32 {
-    let h = pcg3d(vec3<u32>(k, sampling.step ^ (sampling.seed_hi * 0x9e3779b9u), sampling.seed_lo));
+// Gumbel(0, 1) noise for logit k of this step of a stream (its params `p`).
+fn gumbel(k: u32, p: StepParams) -> f32 {
+    let h = pcg3d(vec3<u32>(k, p.step ^ (p.seed_hi * 0x9e3779b9u), p.seed_lo));
     let u = (f32(h.x >> 8u) + 0.5) / 16777216.0;
     return -log(-log(u));
 }
@@ -66,14 +65,24 @@ var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let stream = wid.z;
+    let p = params[stream];
+    if p.text_mode == TEXT_IDLE {
+        return;
+    }
+    let logits0 = stream * (TEXT_VOCAB + N_HEADS * HEAD_WIDTH);
+    let result0 = stream * (1u + N_HEADS);
     var bv = -3.4e38;
     var bi = 0xffffffffu;
-    let t = sampling.temperature;
+    let t = p.temperature;
     for (var k = lid; k < TEXT_VOCAB; k = k + WG) {
-        var v = logits[k];
+        var v = logits[logits0 + k];
         if t > 0.0 {
-            v = v / t + gumbel(k);
+            v = v / t + gumbel(k, p);
         }
         if v > bv || bi == 0xffffffffu {
             bv = v;
@@ -95,11 +104,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
     }
     if lid == 0u {
-        prev_token[0] = best_i[0];
-        result[0] = best_i[0];
+        prev_token[stream] = best_i[0];
+        result[result0] = best_i[0];
     }
     if lid < N_HEADS {
-        let base = TEXT_VOCAB + lid * HEAD_WIDTH;
+        let base = logits0 + TEXT_VOCAB + lid * HEAD_WIDTH;
         var m = logits[base];
         for (var i = 1u; i < HEAD_WIDTH; i = i + 1u) {
             m = max(m, logits[base + i]);
@@ -108,6 +117,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         for (var i = 0u; i < HEAD_WIDTH; i = i + 1u) {
             s = s + exp(logits[base + i] - m);
         }
-        result[1u + lid] = bitcast<u32>(exp(logits[base] - m) / s);
+        result[result0 + 1u + lid] = bitcast<u32>(exp(logits[base] - m) / s);
     }
 }

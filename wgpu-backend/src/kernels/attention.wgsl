@@ -13,19 +13,24 @@
 //      l = Σ pⱼ, o = Σ pⱼ·vⱼ. The set of keys over all splits is moshi's
 //      (its rotating cache of CONTEXT steps); slot order does not matter.
 //
+// Every stream of the batch has its own slice of each buffer (stream b
+// = workgroup_id.z at b times the sizes below); an idle stream
+// (params.text_mode 2) returns at once, leaving its cache as it was.
 // Bindings (group 0):
-//   0 params   uniform StepParams (rope[i/2] = (cos_2i, sin_2i, cos_2i+1, sin_2i+1)
-//              for pairs 2i, 2i+1; see step_params.rs)
-//   1 qkv      storage read f32 [3 D]: q, k, v, each head-major (h · HEAD_DIM + i)
-//   2 k_cache  storage read_write f32 [CONTEXT · D], slot-major (slot · D + h · HEAD_DIM + i)
+//   0 params   storage read StepParams [streams] (rope[i/2] = (cos_2i, sin_2i,
+//              cos_2i+1, sin_2i+1) for pairs 2i, 2i+1; see step_params.rs)
+//   1 qkv      storage read f32 [streams][3 D]: q, k, v, each head-major (h · HEAD_DIM + i)
+//   2 k_cache  storage read_write f32 [streams][CONTEXT · D], slot-major
+//              (slot · D + h · HEAD_DIM + i)
 //   3 v_cache  same layout
-//   4 o_part   storage read_write f32 [H · SPLITS · HEAD_DIM]: o of split s of
-//              head h at (h · SPLITS + s) · HEAD_DIM
-//   5 ml_part  storage read_write vec2<f32> [H · SPLITS]: (m, l); an empty
-//              split writes (−3.4e38, 0) and o = 0
+//   4 o_part   storage read_write f32 [streams][H · SPLITS · HEAD_DIM]: o of
+//              split s of head h at (h · SPLITS + s) · HEAD_DIM
+//   5 ml_part  storage read_write vec2<f32> [streams][H · SPLITS rounded up
+//              to even]: (m, l); an empty split writes (−3.4e38, 0) and o = 0
 // All vectors are read and written as vec4<f32> (16-byte loads: the kernel
 // is bound by load latency, not arithmetic).
-// Workgroup: 256 invocations; grid = (H, SPLITS), SPLITS = ceil(CONTEXT / CHUNK).
+// Workgroup: 256 invocations; grid = (H, SPLITS, streams), SPLITS =
+// ceil(CONTEXT / CHUNK).
 // Scores: 4 invocations per key (CHUNK = 64), invocation p of a key taking
 // vec4 columns p, p + 4, … of the dot (4 invocations read 64 contiguous bytes).
 // Output: invocation t sums vec4 column t % (HEAD_DIM/4) over every
@@ -46,7 +51,7 @@ const CHUNK: u32 = 64u;
 const LANES_PER_KEY: u32 = 4u;
 const EMPTY_MAX: f32 = -3.4e38;
 
-@group(0) @binding(0) var<uniform> params: StepParams;
+@group(0) @binding(0) var<storage, read> params: array<StepParams>;
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> k_cache: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> v_cache: array<vec4<f32>>;
@@ -74,32 +79,45 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let stream = wid.z;
+    let p = params[stream];
+    if p.text_mode == TEXT_IDLE {
+        return;
+    }
     let hd4 = HEAD_DIM / 4u;
     let d4 = D / 4u;
     let h = wid.x;
     let split = wid.y;
-    let out_at = h * groups.y + split;
+    // This stream's slices: qkv, caches and partials.
+    let qkv0 = stream * 3u * d4;
+    let cache0 = stream * CONTEXT * d4;
+    let out_at = (stream * groups.x + h) * groups.y + split;
+    // (m, l) pairs per stream rounded up to whole vec4s (matvec.wgsl reads
+    // them as vec4; engine/build.rs `max_sum_pairs_per_stream`).
+    let pairs = groups.x * groups.y;
+    let ml_at = stream * (pairs + pairs % 2u) + h * groups.y + split;
     let base4 = h * hd4;
-    let n = params.n_keys;
+    let n = p.n_keys;
     let j0 = split * CHUNK;
     if j0 >= n {
         if lid < hd4 {
             o_part[out_at * hd4 + lid] = vec4<f32>(0.0);
         }
         if lid == 0u {
-            ml_part[out_at] = vec2<f32>(EMPTY_MAX, 0.0);
+            ml_part[ml_at] = vec2<f32>(EMPTY_MAX, 0.0);
         }
         return;
     }
     let count = min(CHUNK, n - j0);
-    let slot_new = params.kv_slot;
+    let slot_new = p.kv_slot;
     let owns_new = slot_new >= j0 && slot_new < j0 + count;
     if lid < hd4 {
-        let cs = params.rope[lid];
-        q_rot[lid] = rotate(qkv[base4 + lid], cs);
+        let cs = p.rope[lid];
+        q_rot[lid] = rotate(qkv[qkv0 + base4 + lid], cs);
         if owns_new {
-            k_cache[slot_new * d4 + base4 + lid] = rotate(qkv[d4 + base4 + lid], cs);
-            v_cache[slot_new * d4 + base4 + lid] = qkv[2u * d4 + base4 + lid];
+            let at = cache0 + slot_new * d4 + base4 + lid;
+            k_cache[at] = rotate(qkv[qkv0 + d4 + base4 + lid], cs);
+            v_cache[at] = qkv[qkv0 + 2u * d4 + base4 + lid];
         }
     }
     storageBarrier();
@@ -110,7 +128,7 @@ fn main(
     let part = lid % LANES_PER_KEY;
     var acc = 0.0;
     if key < count {
-        let row = (j0 + key) * d4 + base4;
+        let row = cache0 + (j0 + key) * d4 + base4;
         for (var c = part; c < hd4; c = c + LANES_PER_KEY) {
             acc = acc + dot(q_rot[c], k_cache[row + c]);
         }
@@ -141,7 +159,7 @@ fn main(
     var o = vec4<f32>(0.0);
     if group < key_groups {
         for (var j = group; j < count; j = j + key_groups) {
-            o = o + probs[j] * v_cache[(j0 + j) * d4 + base4 + col];
+            o = o + probs[j] * v_cache[cache0 + (j0 + j) * d4 + base4 + col];
         }
     }
     red4[lid] = o;
@@ -158,6 +176,6 @@ fn main(
         for (var j = 0u; j < count; j = j + 1u) {
             l = l + probs[j];
         }
-        ml_part[out_at] = vec2<f32>(m, l);
+        ml_part[ml_at] = vec2<f32>(m, l);
     }
 }

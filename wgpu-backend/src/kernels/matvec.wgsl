@@ -29,7 +29,11 @@
 // Workgroup: 256 invocations = 256 / LANES rows × LANES lanes; lane l of a
 // row sums blocks l, l + LANES, …; `lanes_sum` adds the lanes. The rows of
 // a workgroup share one prologue (norm, input tile).
-// Grid: ceil(ROWS / (256 / LANES)) workgroups along x (GATED_OUT: row pairs).
+// Grid: ceil(ROWS / (256 / LANES)) workgroups along x (GATED_OUT: row
+// pairs), one per stream of the batch along z. Stream b reads x from vec4
+// b · X_STRIDE4, alpha (mode 3 only: the per-stream partials) from vec4
+// b · ALPHA_STRIDE4, and writes y from b · Y_STRIDE; the weights are the
+// same, so every stream's rows are summed exactly as a lone stream's.
 // Bounds: K % 32 == 0 (checked by the host), rows ≥ ROWS skipped.
 // CPU reference: candle's matmul / rms_norm / silu as moshi calls them;
 // differences are summation order only (f32): ~1e-6 relative.
@@ -43,6 +47,9 @@ override EPS: f32 = 1e-8;
 override HEAD_DIM: u32 = 1u;
 override SPLITS: u32 = 1u;
 override GATED_OUT: bool = false;
+override X_STRIDE4: u32 = 0u;
+override ALPHA_STRIDE4: u32 = 0u;
+override Y_STRIDE: u32 = 0u;
 
 const WG: u32 = 256u;
 // Lanes per row (8, 16 or 32; ≤ the subgroup size with subgroups); the
@@ -76,14 +83,18 @@ var<workgroup> split_w: array<f32, MAX_SPLIT_WEIGHTS>;
 // GATED_OUT: the 32 row results, pairs side by side.
 var<workgroup> gate: array<f32, MAX_ROWS_PER_WG>;
 
+// This workgroup's stream's x and alpha (mode 3) start, in vec4s.
+var<private> x0: u32;
+var<private> alpha0: u32;
+
 // Inputs 4i … 4i + 3, from 16-byte loads.
 fn input_raw4(i: u32) -> vec4<f32> {
     if INPUT_MODE == 1u {
-        return x[i] / norm_m * alpha[i];
+        return x[x0 + i] / norm_m * alpha[i];
     }
     if INPUT_MODE == 2u {
-        let a = x[i];
-        return a / (1.0 + exp(-a)) * x[K / 4u + i];
+        let a = x[x0 + i];
+        return a / (1.0 + exp(-a)) * x[x0 + K / 4u + i];
     }
     if INPUT_MODE == 3u {
         // max(): other modes leave HEAD_DIM at 1, and the pipeline's
@@ -94,11 +105,11 @@ fn input_raw4(i: u32) -> vec4<f32> {
         var v = vec4<f32>(0.0);
         for (var s = 0u; s < SPLITS; s = s + 1u) {
             let at = h * SPLITS + s;
-            v = v + split_w[at] * x[at * hd4 + c];
+            v = v + split_w[at] * x[x0 + at * hd4 + c];
         }
         return v;
     }
-    return x[i];
+    return x[x0 + i];
 }
 
 // The first input index of the tile now in xin.
@@ -117,10 +128,14 @@ fn input4_at(k: u32) -> vec4<f32> {
 @compute @workgroup_size(256)
 fn main(ids: Ids) {
     let lid = ids.lid;
+    let stream = ids.wid.z;
+    x0 = stream * X_STRIDE4;
+    alpha0 = stream * ALPHA_STRIDE4;
+    let y0 = Y_OFFSET + stream * Y_STRIDE;
     if INPUT_MODE == 1u {
         var s = 0.0;
         for (var i = lid; i < K / 4u; i = i + WG) {
-            let v = x[i];
+            let v = x[x0 + i];
             s = s + dot(v, v);
         }
         norm_m = sqrt(workgroup_sum(s, ids) / f32(K) + EPS);
@@ -130,7 +145,7 @@ fn main(ids: Ids) {
         // from workgroup memory.
         let pairs = (K / HEAD_DIM) * SPLITS;
         for (var t = lid; t < pairs; t = t + WG) {
-            let two = alpha[t / 2u];
+            let two = alpha[alpha0 + t / 2u];
             split_ml[t] = select(two.xy, two.zw, t % 2u == 1u);
         }
         workgroupBarrier();
@@ -181,15 +196,15 @@ fn main(ids: Ids) {
         workgroupBarrier();
         if lane == 0u && v % 2u == 0u && r < ROWS {
             let a = gate[v];
-            y[Y_OFFSET + pair] = a / (1.0 + exp(-a)) * gate[v + 1u];
+            y[y0 + pair] = a / (1.0 + exp(-a)) * gate[v + 1u];
         }
         return;
     }
     if lane == 0u && r < ROWS {
         var v = total;
         if RESIDUAL {
-            v = v + y[Y_OFFSET + r];
+            v = v + y[y0 + r];
         }
-        y[Y_OFFSET + r] = v;
+        y[y0 + r] = v;
     }
 }

@@ -64,7 +64,7 @@ impl GpuAttention {
             params: ops.empty(
                 "attention params",
                 std::mem::size_of::<StepParams>() as u64,
-                U::UNIFORM | U::COPY_DST,
+                U::STORAGE | U::COPY_DST,
             )?,
             k_cache: ops.empty("k cache", cache, U::STORAGE)?,
             v_cache: ops.empty("v cache", cache, U::STORAGE)?,
@@ -109,6 +109,10 @@ impl GpuAttention {
             forced_token: 0,
             kv_slot: (*position % ctx) as u32,
             n_keys: (*position + 1).min(ctx) as u32,
+            temperature: 0.0,
+            seed_lo: 0,
+            seed_hi: 0,
+            step: 0,
             rope: rope_table(&self.inv_freq, *position),
         };
         let ops = &self.ops;
