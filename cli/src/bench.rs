@@ -49,6 +49,11 @@ pub struct BenchArgs {
     /// `--gpu-mimi`, each dispatch of GPU Mimi calls too.
     #[arg(long)]
     pub profile_steps: Option<usize>,
+    /// Also time the GPU engine stepping this many streams at once (a
+    /// comma-separated list, e.g. 1,8,64): ms per batched step, streams in
+    /// real time and GPU memory per batch size.
+    #[arg(long, value_delimiter = ',')]
+    pub streams: Vec<usize>,
     #[command(flatten)]
     pub gpu: crate::gpu_args::GpuArgs,
 }
@@ -69,6 +74,87 @@ fn time_steps<S: LmStepper>(
     Ok(block_on(lm_step_times(
         st, n_q, pad, warmup, steps, now_ms,
     ))?)
+}
+
+/// Wall ms per batched step (ascending) of `steps` steps of every stream
+/// after `warmup` untimed ones, one batch left in flight while the next is
+/// submitted (as the lanes drive it).
+fn time_batch_steps(
+    gpu: &mut stt_wgpu::GpuStepper,
+    codes: &[u32],
+    warmup: usize,
+    steps: usize,
+) -> Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(steps);
+    let mut last = now_ms();
+    for i in 0..warmup + steps {
+        let text = if i == 0 {
+            stt_model::stepper::TextInput::Start
+        } else {
+            stt_model::stepper::TextInput::Previous
+        };
+        let batch: Vec<stt_wgpu::engine::StreamStep> = (0..gpu.streams())
+            .map(|stream| stt_wgpu::engine::StreamStep {
+                stream,
+                text,
+                audio_codes: codes,
+            })
+            .collect();
+        gpu.submit_batch(&batch)?;
+        while gpu.batches_in_flight() > 1 {
+            block_on(gpu.receive_batch())?;
+            let now = now_ms();
+            if i >= warmup {
+                times.push(now - last);
+            }
+            last = now;
+        }
+    }
+    while gpu.batches_in_flight() > 0 {
+        block_on(gpu.receive_batch())?;
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times)
+}
+
+/// The engine at each batch size in `sizes`: ms per batched step, streams
+/// in real time, GPU bytes (weights, and caches + activations), and (with
+/// `profile`) GPU µs per dispatch kind of one batched step.
+fn batched(
+    model: &Model,
+    args: &BenchArgs,
+    sizes: &[usize],
+    warmup: usize,
+) -> Result<serde_json::Value> {
+    let cfg = &model.config;
+    let pad = cfg.audio_pad_token();
+    let codes: Vec<u32> = (0..cfg.n_q as u32).map(|c| (c * 37) % pad).collect();
+    let mut rows = vec![];
+    for &b in sizes {
+        let mut opts = args.gpu.options();
+        opts.streams = b;
+        opts.features.timestamps = args.profile_steps.is_some();
+        let mut gpu = block_on(stt_wgpu::GpuStepper::new(model.lm.clone(), cfg, opts))?;
+        let times = time_batch_steps(&mut gpu, &codes, warmup, args.steps)?;
+        let median = percentile(&times, 0.5);
+        let frame_ms = 1e3 / stt_model::config::FRAME_RATE_HZ;
+        let mut row = serde_json::json!({
+            "streams": b,
+            "steps": args.steps,
+            "ms_per_step_median": median,
+            "ms_per_step_p90": percentile(&times, 0.9),
+            "ms_per_stream_step": median / b as f64,
+            "batched_matvec": gpu.batched_matvec(),
+            "streams_in_real_time": b as f64 * frame_ms / median,
+            "gpu_weight_bytes": gpu.weight_bytes(),
+            "gpu_cache_and_activation_bytes": gpu.activation_bytes(),
+        });
+        if let Some(n) = args.profile_steps {
+            row["profile"] = profile(&mut gpu, cfg.n_q, pad, n)?;
+        }
+        rows.push(row);
+    }
+    Ok(rows.into())
 }
 
 /// GPU time per step by dispatch kind (µs, mean over `n` steps), from
@@ -264,6 +350,9 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             out["gpu"]["profile"] = profile(&mut gpu, cfg.n_q, pad, n)?;
         }
         lm_gpu = Some(gpu.gpu().clone());
+    }
+    if !args.streams.is_empty() {
+        out["gpu_batched"] = batched(&model, &args, &args.streams, warmup)?;
     }
     if let Some(n) = args.mimi_frames {
         let clip = args.audio.as_ref().context("--mimi-frames needs --audio")?;

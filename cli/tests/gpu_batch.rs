@@ -14,11 +14,19 @@ use stt_model::stepper::{LmStepper, Sampling, StepOutput, TextInput};
 use stt_model::{block_on, Model};
 use stt_wgpu::engine::lanes::{lanes, Lane};
 use stt_wgpu::engine::StreamStep;
-use stt_wgpu::{GpuError, GpuOptions, GpuStepper};
+use stt_wgpu::{FeatureRequest, GpuError, GpuOptions, GpuStepper};
 
-fn engine(model: &Model, streams: usize) -> Option<GpuStepper> {
+/// The adapter's optional features (subgroup reductions, f16 reads) on.
+const FEATURES: FeatureRequest = FeatureRequest {
+    shader_f16: true,
+    subgroups: true,
+    timestamps: false,
+};
+
+fn engine(model: &Model, streams: usize, features: FeatureRequest) -> Option<GpuStepper> {
     let opts = GpuOptions {
         streams,
+        features,
         ..Default::default()
     };
     match block_on(GpuStepper::new(model.lm.clone(), &model.config, opts)) {
@@ -58,7 +66,12 @@ fn script(model: &Model, s: usize) -> Script {
 }
 
 /// The text input and codes of step `i` of a stream started at `start`.
-fn input<'a>(codes: &'a [Vec<u32>], pad: &'a [u32], i: usize, start: usize) -> (TextInput, &'a [u32]) {
+fn input<'a>(
+    codes: &'a [Vec<u32>],
+    pad: &'a [u32],
+    i: usize,
+    start: usize,
+) -> (TextInput, &'a [u32]) {
     if i == start {
         (TextInput::Start, pad)
     } else {
@@ -67,9 +80,9 @@ fn input<'a>(codes: &'a [Vec<u32>], pad: &'a [u32], i: usize, start: usize) -> (
 }
 
 /// A stream run alone on a one-stream engine, as a session would drive it.
-fn alone(model: &Model, sc: &Script) -> Vec<StepOutput> {
+fn alone(model: &Model, sc: &Script, features: FeatureRequest) -> Vec<StepOutput> {
     let pad = vec![model.config.audio_pad_token(); model.config.n_q];
-    let mut gpu = engine(model, 1).expect("checked by the caller");
+    let mut gpu = engine(model, 1, features).expect("checked by the caller");
     gpu.keep_logits(true);
     gpu.set_sampling(sc.sampling);
     let mut outs = vec![];
@@ -90,9 +103,23 @@ fn alone(model: &Model, sc: &Script) -> Vec<StepOutput> {
 /// receives only when its depth is reached (as a session does), so
 /// batches mix streams at different positions. Results of steps before a
 /// reset are dropped by the lane, as a lone stepper's reset drops them.
-fn batched(model: &Model, scripts: &[Script], depth: usize) -> Option<Vec<Vec<StepOutput>>> {
+fn batched(
+    model: &Model,
+    scripts: &[Script],
+    depth: usize,
+    features: FeatureRequest,
+) -> Option<Vec<Vec<StepOutput>>> {
     let pad = vec![model.config.audio_pad_token(); model.config.n_q];
-    let mut lanes: Vec<Lane> = lanes(engine(model, scripts.len())?, depth);
+    let engine = engine(model, scripts.len(), features)?;
+    let caps = engine.capabilities();
+    eprintln!(
+        "{} streams on {}: batched matvec {} (workgroup memory {} bytes)",
+        scripts.len(),
+        caps.adapter,
+        engine.batched_matvec(),
+        caps.max_workgroup_storage_bytes
+    );
+    let mut lanes: Vec<Lane> = lanes(engine, depth);
     let mut outs = vec![vec![]; scripts.len()];
     let mut starts = vec![0; scripts.len()];
     for (lane, sc) in lanes.iter_mut().zip(scripts) {
@@ -127,9 +154,15 @@ fn batched(model: &Model, scripts: &[Script], depth: usize) -> Option<Vec<Vec<St
     Some(outs)
 }
 
-fn check_streams(label: &str, model: &Model, scripts: &[Script], got: &[Vec<StepOutput>]) {
+fn check_streams(
+    label: &str,
+    model: &Model,
+    scripts: &[Script],
+    got: &[Vec<StepOutput>],
+    features: FeatureRequest,
+) {
     for (s, (sc, got)) in scripts.iter().zip(got).enumerate() {
-        let mut want = alone(model, sc);
+        let mut want = alone(model, sc, features);
         if let Some(r) = sc.reset_after {
             want.drain(..r);
         }
@@ -140,11 +173,15 @@ fn check_streams(label: &str, model: &Model, scripts: &[Script], got: &[Vec<Step
     }
     let tokens: std::collections::HashSet<u32> =
         got.iter().flatten().map(|o| o.text_token).collect();
-    assert!(tokens.len() > 10, "{label}: too few distinct tokens ({})", tokens.len());
+    assert!(
+        tokens.len() > 10,
+        "{label}: too few distinct tokens ({})",
+        tokens.len()
+    );
     eprintln!(
         "{label}: {} streams ({} steps) bit-identical to each alone",
         scripts.len(),
-        got.iter().map(Vec::len).sum::<usize>()
+        got.iter().map(Vec::len).sum::<usize>(),
     );
 }
 
@@ -152,13 +189,22 @@ fn check_streams(label: &str, model: &Model, scripts: &[Script], got: &[Vec<Step
 fn batched_streams_equal_each_stream_alone() {
     for file in ["model.safetensors", "model-q4k.gguf"] {
         let model = Model::from_dir(common::tiny_model(), Some(file)).unwrap();
-        if engine(&model, 1).is_none() {
+        if engine(&model, 1, FEATURES).is_none() {
             return;
         }
-        for (b, depth) in [(1, 1), (3, 4), (8, 5)] {
+        // The four-stream matvec's workgroup-memory reductions too (the
+        // path of adapters without subgroups).
+        let runs = [
+            (1, 1, FEATURES),
+            (3, 4, FEATURES),
+            (8, 5, FEATURES),
+            (3, 2, FeatureRequest::NONE),
+        ];
+        for (b, depth, features) in runs {
             let scripts: Vec<Script> = (0..b).map(|s| script(&model, s)).collect();
-            let got = batched(&model, &scripts, depth).unwrap();
-            check_streams(&format!("{file} B = {b}"), &model, &scripts, &got);
+            let got = batched(&model, &scripts, depth, features).unwrap();
+            let label = format!("{file} B = {b} ({features:?})");
+            check_streams(&label, &model, &scripts, &got, features);
         }
     }
 }
@@ -168,7 +214,7 @@ fn batched_streams_equal_each_stream_alone() {
 #[test]
 fn submit_batch_takes_any_subset_and_refuses_bad_batches() {
     let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
-    let Some(mut gpu) = engine(&model, 4) else {
+    let Some(mut gpu) = engine(&model, 4, FEATURES) else {
         return;
     };
     let cfg = &model.config;
@@ -231,7 +277,7 @@ fn submit_batch_takes_any_subset_and_refuses_bad_batches() {
             codes: scripts[s].codes[..n].to_vec(),
             ..scripts[s].clone()
         };
-        let want = alone(&model, &sc);
+        let want = alone(&model, &sc, FEATURES);
         assert_eq!(want.len(), got.len(), "stream {s}");
         for (i, (w, g)) in want.iter().zip(got).enumerate() {
             assert!(w == g, "stream {s} differs from alone at step {i}");
@@ -245,7 +291,7 @@ fn submit_batch_takes_any_subset_and_refuses_bad_batches() {
 #[test]
 fn streams_wrap_their_kv_rings_independently() {
     let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
-    if engine(&model, 1).is_none() {
+    if engine(&model, 1, FEATURES).is_none() {
         return;
     }
     let ctx = model.config.context;
@@ -262,6 +308,6 @@ fn streams_wrap_their_kv_rings_independently() {
             sampling: Sampling::GREEDY,
         },
     ];
-    let got = batched(&model, &scripts, 3).unwrap();
-    check_streams("ring wrap", &model, &scripts, &got);
+    let got = batched(&model, &scripts, 3, FEATURES).unwrap();
+    check_streams("ring wrap", &model, &scripts, &got, FEATURES);
 }

@@ -22,6 +22,9 @@ pub struct Capabilities {
     pub backend: String,
     pub max_storage_buffer_binding_size: u64,
     pub max_buffer_size: u64,
+    /// `maxComputeWorkgroupStorageSize`: the batched matvec needs more
+    /// than WebGPU's default 16 KiB.
+    pub max_workgroup_storage_bytes: u32,
     /// `shader-f16` is enabled on the device: f16 weights are read as
     /// `array<f16>` instead of unpacked from u32 words.
     pub shader_f16: bool,
@@ -147,6 +150,7 @@ impl Gpu {
             backend: format!("{:?}", info.backend),
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
             max_buffer_size: limits.max_buffer_size,
+            max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
             shader_f16: required.contains(wgpu::Features::SHADER_F16),
             subgroups: false,
             subgroup_size: 0,

@@ -18,6 +18,7 @@ const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
 #[cfg(not(target_arch = "wasm32"))]
 pub const READ_BANDWIDTH: &str = include_str!("kernels/read_bandwidth.wgsl");
 const MATVEC: &str = include_str!("kernels/matvec.wgsl");
+const MATVEC_BATCH: &str = include_str!("kernels/matvec_batch.wgsl");
 const WEIGHTS_F32: &str = include_str!("kernels/weights_f32.wgsl");
 const WEIGHTS_F16: &str = include_str!("kernels/weights_f16.wgsl");
 const WEIGHTS_F16_PACKED: &str = include_str!("kernels/weights_f16_packed.wgsl");
@@ -181,19 +182,39 @@ pub fn argmax_heads_source() -> String {
 
 /// The matvec kernel for one weight format and feature set.
 pub fn matvec_source(format: GpuFormat, features: ShaderFeatures) -> String {
-    let weights = match format {
+    matvec_kernel(MATVEC, format, features, false)
+}
+
+/// The batched matvec kernel (four streams per workgroup) for one weight
+/// format and feature set.
+pub fn matvec_batch_source(format: GpuFormat, features: ShaderFeatures) -> String {
+    matvec_kernel(MATVEC_BATCH, format, features, true)
+}
+
+/// `kernel` with a weight file and a reduction file spliced in: their
+/// parts after a `//! BATCH` line (block_dot4, lanes_sum4) only into the
+/// batched kernel, which alone calls them.
+fn matvec_kernel(kernel: &str, format: GpuFormat, features: ShaderFeatures, batch: bool) -> String {
+    let part = |file: &'static str| -> String {
+        match file.split_once("\n//! BATCH\n") {
+            Some((single, extra)) if batch => format!("{single}\n{extra}"),
+            Some((single, _)) => single.to_string(),
+            None => file.to_string(),
+        }
+    };
+    let weights = part(match format {
         GpuFormat::F32 => WEIGHTS_F32,
         GpuFormat::F16 if features.f16 => WEIGHTS_F16,
         GpuFormat::F16 => WEIGHTS_F16_PACKED,
         GpuFormat::Q8 => WEIGHTS_Q8,
         GpuFormat::Q4 => WEIGHTS_Q4,
-    };
-    let reduce = if features.subgroups {
+    });
+    let reduce = part(if features.subgroups {
         REDUCE_SUBGROUP
     } else {
         REDUCE_WORKGROUP
-    };
-    let source = MATVEC
+    });
+    let source = kernel
         .replacen("\n//! WEIGHTS\n", &format!("\n{weights}\n"), 1)
         .replacen("\n//! REDUCE\n", &format!("\n{reduce}\n"), 1);
     let source = if format == GpuFormat::F16 && features.f16 {
@@ -213,6 +234,12 @@ pub const MATVEC_WORKGROUP: u32 = 256;
 /// matvec.wgsl caches inputs of at most this many elements in workgroup
 /// memory; `AttentionMerge` needs the cache.
 pub const MATVEC_INPUT_CACHE: usize = 2048;
+/// Streams per workgroup of matvec_batch.wgsl.
+pub const MATVEC_BATCH_STREAMS: usize = 4;
+/// Workgroup memory matvec_batch.wgsl needs at most (tiles, split
+/// weights, gate, and the reduction trees without subgroups): the batch
+/// kernel runs only where the adapter allows this much.
+pub const MATVEC_BATCH_WORKGROUP_BYTES: u32 = 18432 + 4096 + 512 + 1024 + 4096;
 /// matvec.wgsl's room for (head, split) weights in `AttentionMerge`.
 pub const MATVEC_MAX_SPLIT_WEIGHTS: usize = 256;
 /// Keys per attention workgroup (attention.wgsl's CHUNK).
@@ -436,16 +463,21 @@ mod tests {
         for format in formats {
             for f16 in [false, true] {
                 for subgroups in [false, true] {
-                    let src = matvec_source(format, ShaderFeatures { f16, subgroups });
-                    assert!(!src.contains("//! WEIGHTS") && !src.contains("//! REDUCE"));
-                    let module = naga::front::wgsl::parse_str(&src)
-                        .unwrap_or_else(|e| panic!("{format:?} f16={f16} sg={subgroups}: {e}"));
-                    naga::valid::Validator::new(
-                        naga::valid::ValidationFlags::all(),
-                        naga::valid::Capabilities::all(),
-                    )
-                    .validate(&module)
-                    .unwrap_or_else(|e| panic!("{format:?} f16={f16} sg={subgroups}: {e:?}"));
+                    for src in [
+                        matvec_source(format, ShaderFeatures { f16, subgroups }),
+                        matvec_batch_source(format, ShaderFeatures { f16, subgroups }),
+                    ] {
+                        assert!(!src.contains("//! WEIGHTS") && !src.contains("//! REDUCE"));
+                        assert!(!src.contains("//! BATCH"));
+                        let module = naga::front::wgsl::parse_str(&src)
+                            .unwrap_or_else(|e| panic!("{format:?} f16={f16} sg={subgroups}: {e}"));
+                        naga::valid::Validator::new(
+                            naga::valid::ValidationFlags::all(),
+                            naga::valid::Capabilities::all(),
+                        )
+                        .validate(&module)
+                        .unwrap_or_else(|e| panic!("{format:?} f16={f16} sg={subgroups}: {e:?}"));
+                    }
                 }
             }
         }

@@ -74,6 +74,9 @@ pub struct MatvecKey {
     pub lanes: u32,
     /// Where each stream of a batch finds its slices (all 0: one stream).
     pub strides: StreamStrides,
+    /// matvec_batch.wgsl (four streams per workgroup) instead of
+    /// matvec.wgsl (one).
+    pub batch: bool,
 }
 
 /// Distances between consecutive streams' slices of a batched matvec's
@@ -122,12 +125,27 @@ impl MatvecKey {
             gated_output: output == MatvecOutput::Gated,
             lanes,
             strides: StreamStrides::default(),
+            batch: false,
         }
     }
 
-    /// The same projection over a batch of streams laid out by `strides`.
-    pub fn with_strides(self, strides: StreamStrides) -> Self {
-        Self { strides, ..self }
+    /// The same projection over a batch of streams laid out by `strides`,
+    /// four streams per workgroup when `batch` (matvec_batch.wgsl).
+    pub fn with_strides(self, strides: StreamStrides, batch: bool) -> Self {
+        Self {
+            strides,
+            batch,
+            ..self
+        }
+    }
+
+    /// Streams one workgroup computes.
+    pub fn streams_per_workgroup(&self) -> u32 {
+        if self.batch {
+            kernels::MATVEC_BATCH_STREAMS as u32
+        } else {
+            1
+        }
     }
 
     /// Workgroups of one dispatch.
@@ -262,7 +280,8 @@ pub struct MatvecPipelines {
     layout: wgpu::BindGroupLayout,
     /// Bound where a mode reads no scales or alpha.
     dummy: wgpu::Buffer,
-    modules: Mutex<HashMap<GpuFormat, wgpu::ShaderModule>>,
+    /// Per weight format and kernel (single, batch).
+    modules: Mutex<HashMap<(GpuFormat, bool), wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<(MatvecKey, u32), Arc<wgpu::ComputePipeline>>>,
 }
 
@@ -290,12 +309,13 @@ impl MatvecPipelines {
             .entry((key, eps.to_bits()))
             .or_insert_with(|| {
                 let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
-                let module = modules.entry(key.format).or_insert_with(|| {
-                    shader(
-                        gpu,
-                        "matvec",
-                        &kernels::matvec_source(key.format, self.features),
-                    )
+                let module = modules.entry((key.format, key.batch)).or_insert_with(|| {
+                    let source = if key.batch {
+                        kernels::matvec_batch_source(key.format, self.features)
+                    } else {
+                        kernels::matvec_source(key.format, self.features)
+                    };
+                    shader(gpu, "matvec", &source)
                 });
                 Arc::new(pipeline(
                     gpu,

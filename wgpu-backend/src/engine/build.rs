@@ -37,6 +37,8 @@ pub(super) struct Dispatch {
     pub bind_group: wgpu::BindGroup,
     /// Per stream (the grid's z is the batch's streams).
     pub workgroups: (u32, u32),
+    /// Streams per workgroup along z (4 for the batched matvec, else 1).
+    pub streams_per_workgroup: u32,
 }
 
 /// The step's buffers, each with one slice per stream: the host writes
@@ -96,6 +98,8 @@ pub(super) struct StepGraph {
     pub weight_bytes: u64,
     /// KV caches and activations, all streams.
     pub activation_bytes: u64,
+    /// The projections run matvec_batch.wgsl (four streams per workgroup).
+    pub batched_matvec: bool,
 }
 
 /// The most streams one engine steps: a grid's z is the stream, and every
@@ -118,6 +122,11 @@ struct Builder<'a> {
     lanes: matvec::Lanes,
     attention: AttentionShape,
     streams: usize,
+    /// Streams the activations hold: `streams`, rounded up to whole
+    /// groups of the batched matvec when it runs.
+    allocated_streams: usize,
+    /// Projections run matvec_batch.wgsl.
+    batch: bool,
     weight_bytes: u64,
     activation_bytes: u64,
 }
@@ -155,6 +164,10 @@ pub(super) fn build(
             opts.streams
         )));
     }
+    // More than one stream: four per matvec workgroup (one weight read
+    // for four streams) where the adapter has the workgroup memory.
+    let batch = opts.streams > 1
+        && gpu.caps.max_workgroup_storage_bytes >= kernels::MATVEC_BATCH_WORKGROUP_BYTES;
     let mut builder = Builder {
         gpu,
         cfg,
@@ -164,6 +177,12 @@ pub(super) fn build(
         lanes,
         attention,
         streams: opts.streams,
+        allocated_streams: if batch {
+            opts.streams.next_multiple_of(kernels::MATVEC_BATCH_STREAMS)
+        } else {
+            opts.streams
+        },
+        batch,
         weight_bytes: 0,
         activation_bytes: 0,
     };
@@ -186,6 +205,7 @@ pub(super) fn build(
         attention,
         weight_bytes: builder.weight_bytes,
         activation_bytes: builder.activation_bytes,
+        batched_matvec: builder.batch,
     })
 }
 
@@ -202,7 +222,7 @@ impl Builder<'_> {
 
     fn allocate_activations(&self, end_of_turn_heads: usize) -> Result<Activations> {
         use wgpu::BufferUsages as Usage;
-        let (cfg, gpu, b) = (self.cfg, self.gpu, self.streams);
+        let (cfg, gpu, b) = (self.cfg, self.gpu, self.allocated_streams);
         let d = cfg.dim;
         let AttentionShape { head_dim, splits } = self.attention;
         let storage = |label: &str, floats: usize| {
@@ -269,7 +289,8 @@ impl Builder<'_> {
         self.weight_bytes += weights.bytes();
         let attention = (self.attention.head_dim as u32, self.attention.splits as u32);
         let lanes = self.lanes.for_rows(weights.rows);
-        let key = MatvecKey::new(&weights, input, output, attention, lanes).with_strides(strides);
+        let key = MatvecKey::new(&weights, input, output, attention, lanes)
+            .with_strides(strides, self.batch);
         let kind = match weights.name.strip_prefix("transformer.layers.") {
             Some(rest) => rest.split_once('.').map_or(rest, |(_, t)| t).to_string(),
             None => weights.name.clone(),
@@ -279,6 +300,7 @@ impl Builder<'_> {
             pipeline: self.matvec.get(self.gpu, key, RMS_NORM_EPS),
             bind_group: self.matvec.bind(self.gpu, &weights, x, alpha, y),
             workgroups: (key.workgroups(), 1),
+            streams_per_workgroup: key.streams_per_workgroup(),
         })
     }
 
@@ -314,6 +336,7 @@ impl Builder<'_> {
                 ],
             ),
             workgroups: ((d as u32).div_ceil(256), 1),
+            streams_per_workgroup: 1,
         };
         let tables = (0..cfg.n_q)
             .map(|c| {
@@ -383,6 +406,7 @@ impl Builder<'_> {
                 ],
             ),
             workgroups: (cfg.num_heads as u32, self.attention.splits as u32),
+            streams_per_workgroup: 1,
         };
 
         let m = self.load_matrix(&format!("{layer}.self_attn.out_proj.weight"), d, d)?;
@@ -465,6 +489,7 @@ impl Builder<'_> {
                 &[&act.logits, &act.prev_token, &act.result, &act.params],
             ),
             workgroups: (1, 1),
+            streams_per_workgroup: 1,
         });
         Ok(dispatches)
     }

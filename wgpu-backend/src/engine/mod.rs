@@ -32,8 +32,8 @@ use crate::device::{Capabilities, FeatureRequest, Gpu};
 use crate::error::{GpuError, Result};
 use crate::readback::{PendingRead, StagingPool};
 use crate::step_params::{rope_inv_freq, rope_table, StepParams, TEXT_IDLE};
-use build::{result_words, Dispatch};
 pub use build::MAX_STREAMS;
+use build::{result_words, Dispatch};
 
 pub struct GpuOptions {
     /// Ask for a software adapter (tests on machines with a real GPU too).
@@ -197,6 +197,7 @@ pub struct GpuStepper {
     rows_scratch: Vec<f32>,
     weight_bytes: u64,
     activation_bytes: u64,
+    batched_matvec: bool,
 }
 
 impl GpuStepper {
@@ -243,6 +244,7 @@ impl GpuStepper {
             rows_scratch: Vec::with_capacity(cfg.n_q * cfg.dim),
             weight_bytes: graph.weight_bytes,
             activation_bytes: graph.activation_bytes,
+            batched_matvec: graph.batched_matvec,
         })
     }
 
@@ -273,6 +275,13 @@ impl GpuStepper {
     /// of every stream.
     pub fn activation_bytes(&self) -> u64 {
         self.activation_bytes
+    }
+
+    /// Whether the projections read each weight once for four streams
+    /// (matvec_batch.wgsl): more than one stream, and the adapter has the
+    /// workgroup memory.
+    pub fn batched_matvec(&self) -> bool {
+        self.batched_matvec
     }
 
     /// Streams this engine steps together.
@@ -378,7 +387,10 @@ impl GpuStepper {
         let span = steps.iter().map(|s| s.stream + 1).max();
         let span = span.ok_or_else(|| GpuError::InvalidInput("an empty batch".into()))?;
         if span > n {
-            return Err(GpuError::InvalidInput(format!("stream {} of {n}", span - 1)));
+            return Err(GpuError::InvalidInput(format!(
+                "stream {} of {n}",
+                span - 1
+            )));
         }
         let idle = StepParams {
             text_mode: TEXT_IDLE,
@@ -409,7 +421,11 @@ impl GpuStepper {
                 table.row(code as usize, &mut self.rows_scratch);
             }
             let at = (step.stream * 4 * self.rows_scratch.len()) as u64;
-            queue.write_buffer(&self.audio_rows, at, bytemuck::cast_slice(&self.rows_scratch));
+            queue.write_buffer(
+                &self.audio_rows,
+                at,
+                bytemuck::cast_slice(&self.rows_scratch),
+            );
         }
     }
 
@@ -428,7 +444,8 @@ impl GpuStepper {
             }
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
-            pass.dispatch_workgroups(d.workgroups.0, d.workgroups.1, span as u32);
+            let z = (span as u32).div_ceil(d.streams_per_workgroup);
+            pass.dispatch_workgroups(d.workgroups.0, d.workgroups.1, z);
         }
         if let Some(set) = timestamps {
             pass.write_timestamp(set, self.dispatches.len() as u32);
@@ -502,21 +519,6 @@ impl GpuStepper {
         Ok(outputs)
     }
 
-    /// Stream 0's next step (the `LmStepper` side).
-    fn submit_step(
-        &mut self,
-        text: TextInput,
-        audio_codes: &[u32],
-        timestamps: Option<&wgpu::QuerySet>,
-    ) -> Result<()> {
-        let step = StreamStep {
-            stream: 0,
-            text,
-            audio_codes,
-        };
-        self.submit_timed(&[step], timestamps)
-    }
-
     /// Stream 0's oldest result.
     async fn receive_step(&mut self) -> Result<StepOutput> {
         let outputs = self.receive_batch().await?;
@@ -527,7 +529,12 @@ impl GpuStepper {
 
 impl LmStepper for GpuStepper {
     fn submit(&mut self, text: TextInput, audio_codes: &[u32]) -> stt_model::Result<()> {
-        Ok(self.submit_step(text, audio_codes, None)?)
+        let step = StreamStep {
+            stream: 0,
+            text,
+            audio_codes,
+        };
+        Ok(self.submit_batch(&[step])?)
     }
 
     async fn receive(&mut self) -> stt_model::Result<StepOutput> {

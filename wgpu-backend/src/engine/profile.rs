@@ -3,13 +3,14 @@
 
 use stt_model::stepper::TextInput;
 
-use super::GpuStepper;
+use super::{GpuStepper, StreamStep};
 use crate::error::{GpuError, Result};
 
 impl GpuStepper {
-    /// One step, every dispatch timed on the GPU: (kind, ns) in dispatch
-    /// order. Needs `FeatureRequest::timestamps` and an adapter that has
-    /// timestamp queries inside passes.
+    /// One step of every stream (all fed `audio_codes`), every dispatch
+    /// timed on the GPU: (kind, ns) in dispatch order. Needs
+    /// `FeatureRequest::timestamps` and an adapter that has timestamp
+    /// queries inside passes.
     pub fn profile_step(&mut self, audio_codes: &[u32]) -> Result<Vec<(String, f64)>> {
         if !self.gpu.caps.timestamps {
             return Err(GpuError::Unsupported(
@@ -17,7 +18,7 @@ impl GpuStepper {
             ));
         }
         while !self.in_flight.is_empty() {
-            pollster::block_on(self.receive_step())?;
+            pollster::block_on(self.receive_batch())?;
         }
         let n = self.dispatches.len() as u32 + 1;
         let device = &self.gpu.device;
@@ -26,12 +27,18 @@ impl GpuStepper {
             ty: wgpu::QueryType::Timestamp,
             count: n,
         });
-        let text = if self.streams[0].first_step_done {
-            TextInput::Previous
-        } else {
-            TextInput::Start
-        };
-        self.submit_step(text, audio_codes, Some(&set))?;
+        let steps: Vec<StreamStep> = (self.streams.iter().enumerate())
+            .map(|(stream, state)| StreamStep {
+                stream,
+                text: if state.first_step_done {
+                    TextInput::Previous
+                } else {
+                    TextInput::Start
+                },
+                audio_codes,
+            })
+            .collect();
+        self.submit_timed(&steps, Some(&set))?;
         let bytes = 8 * n as u64;
         let resolved = self.gpu.empty_buffer(
             "profile resolve",
@@ -45,7 +52,7 @@ impl GpuStepper {
                 self.gpu
                     .submit_and_read(enc, &resolved, bytes, "the profile"),
             )?;
-        pollster::block_on(self.receive_step())?;
+        pollster::block_on(self.receive_batch())?;
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&ticks);
         let period = self.gpu.queue.get_timestamp_period() as f64;
         Ok(self

@@ -37,3 +37,15 @@ fn lanes_sum(v: f32, ids: Ids) -> f32 {
     }
     return s;
 }
+
+//! BATCH
+// lanes_sum of four values at once (matvec_batch.wgsl's streams), each
+// component in the same order as lanes_sum (spliced into the batch
+// kernel only).
+fn lanes_sum4(v: vec4<f32>, ids: Ids) -> vec4<f32> {
+    var s = v;
+    for (var m = LANES / 2u; m > 0u; m = m / 2u) {
+        s = s + subgroupShuffleXor(s, m);
+    }
+    return s;
+}

@@ -41,3 +41,22 @@ fn lanes_sum(v: f32, ids: Ids) -> f32 {
     }
     return partial[ids.lid];
 }
+
+//! BATCH
+// lanes_sum of four values at once (matvec_batch.wgsl's streams), each
+// component in the same order as lanes_sum (spliced into the batch
+// kernel only).
+var<workgroup> partial4: array<vec4<f32>, 256>;
+
+fn lanes_sum4(v: vec4<f32>, ids: Ids) -> vec4<f32> {
+    partial4[ids.lid] = v;
+    workgroupBarrier();
+    let lane = ids.lid % LANES;
+    for (var half = LANES / 2u; half > 0u; half = half / 2u) {
+        if lane < half {
+            partial4[ids.lid] = partial4[ids.lid] + partial4[ids.lid + half];
+        }
+        workgroupBarrier();
+    }
+    return partial4[ids.lid];
+}

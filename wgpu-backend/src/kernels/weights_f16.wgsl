@@ -18,3 +18,17 @@ fn block_dot(r: u32, b: u32) -> f32 {
     }
     return acc;
 }
+
+//! BATCH
+// block_dot for matvec_batch.wgsl's four streams: component s is
+// block_dot(r, b) over stream s's input, in the same order.
+fn block_dot4(r: u32, b: u32) -> vec4<f32> {
+    let base = (r * K + b * 32u) / 4u;
+    let k0 = b * 32u;
+    var acc = vec4<f32>(0.0);
+    for (var j = 0u; j < 8u; j = j + 1u) {
+        let k = k0 + 4u * j;
+        acc = acc + dots4(vec4<f32>(w[base + j]), k);
+    }
+    return acc;
+}

@@ -26,3 +26,24 @@ fn block_dot(r: u32, b: u32) -> f32 {
     }
     return acc;
 }
+
+//! BATCH
+// block_dot for matvec_batch.wgsl's four streams: component s is
+// block_dot(r, b) over stream s's input, in the same order.
+fn block_dot4(r: u32, b: u32) -> vec4<f32> {
+    let blk = r * (K / 32u) + b;
+    let sb = w_sb[blk];
+    let k0 = b * 32u;
+    let words = w_q[blk];
+    var acc = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        let word = words[j];
+        let lo = vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u);
+        let hi = vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u);
+        let w_lo = sb.x * vec4<f32>(lo) + sb.y;
+        let w_hi = sb.x * vec4<f32>(hi) + sb.y;
+        acc = acc + dots4(w_lo, k0 + 8u * j);
+        acc = acc + dots4(w_hi, k0 + 8u * j + 4u);
+    }
+    return acc;
+}

@@ -26,3 +26,23 @@ fn block_dot(r: u32, b: u32) -> f32 {
     }
     return acc;
 }
+
+//! BATCH
+// block_dot for matvec_batch.wgsl's four streams: component s is
+// block_dot(r, b) over stream s's input, in the same order.
+fn block_dot4(r: u32, b: u32) -> vec4<f32> {
+    let blk = r * (K / 32u) + b;
+    let d = w_s[blk];
+    let k0 = b * 32u;
+    var acc = vec4<f32>(0.0);
+    for (var half = 0u; half < 2u; half = half + 1u) {
+        let words = w_q[2u * blk + half];
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let word = words[j];
+            let bytes = vec4<u32>(word << 24u, word << 16u, word << 8u, word);
+            let q = bitcast<vec4<i32>>(bytes) >> vec4<u32>(24u);
+            acc = acc + dots4(d * vec4<f32>(q), k0 + 16u * half + 4u * j);
+        }
+    }
+    return acc;
+}
