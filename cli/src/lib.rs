@@ -7,6 +7,7 @@ pub mod decode_pcm;
 pub mod eval;
 pub mod gpu_args;
 pub mod hub;
+pub(crate) mod parallel;
 pub mod quantize;
 pub mod serve;
 pub mod synth;

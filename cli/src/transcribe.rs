@@ -30,6 +30,13 @@ pub struct TranscribeArgs {
     /// Print timings and the real-time factor on stderr.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Streams the GPU steps side by side: files, and long recordings cut
+    /// at quiet points into segments of at most 50 s, run as parallel
+    /// streams and are written in order. Default: 16 on a hardware GPU,
+    /// else 1 (each file one stream, one after another: exactly the
+    /// single-stream result).
+    #[arg(long)]
+    pub parallel: Option<usize>,
 }
 
 /// Which model and where it runs (`transcribe` and `eval`).
@@ -104,7 +111,7 @@ fn expand_inputs(inputs: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn open_input(input: &str) -> Result<AudioStream> {
+pub(crate) fn open_input(input: &str) -> Result<AudioStream> {
     if input == "-" {
         let mut bytes = vec![];
         std::io::stdin()
@@ -192,15 +199,34 @@ pub(crate) trait WithSession {
     ) -> Result<Self::Output>;
 }
 
-/// Loads the model `args` name and opens a session where they say (the
-/// GPU if auto finds one), then hands it to `task`.
-pub(crate) fn with_session<T: WithSession>(
-    args: &EngineArgs,
-    verbose: bool,
-    task: T,
-) -> Result<T::Output> {
+/// A model loaded as `EngineArgs` say, before an engine is chosen.
+pub(crate) struct Loaded {
+    pub model: Model,
+    pub dir: PathBuf,
+    pub sampling: stt_model::Sampling,
+    started: Instant,
+}
+
+impl Loaded {
+    pub(crate) fn context(&self) -> String {
+        format!("loading the model from {}", self.dir.display())
+    }
+
+    pub(crate) fn report(&self, verbose: bool, engine: &str) {
+        if verbose {
+            eprintln!(
+                "model loaded from {} in {:.2} s; {engine}",
+                self.dir.display(),
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Resolves and loads the model `args` name (no engine yet).
+pub(crate) fn load(args: &EngineArgs) -> Result<Loaded> {
     let sampling = stt_model::Sampling::new(args.temperature, args.seed)?;
-    let load_started = Instant::now();
+    let started = Instant::now();
     let dir = crate::hub::resolve(&args.model, args.lm.as_deref(), args.offline)?;
     let model = Model::from_dir(&dir, args.lm.as_deref())
         .with_context(|| format!("loading the model from {}", dir.display()))?;
@@ -210,62 +236,116 @@ pub(crate) fn with_session<T: WithSession>(
             dir.display()
         );
     }
-    let context = || format!("loading the model from {}", dir.display());
     if args.backend == Backend::Cpu && args.gpu.quantize.is_some() {
         bail!(
             "--quantize applies to the GPU engine; for the CPU, write a GGUF with \
              `stt-cli quantize` and pass it with --lm"
         );
     }
-    if args.backend != Backend::Cpu {
-        let opts = args.gpu.options();
-        match block_on(stt_wgpu::GpuStepper::new(
-            model.lm.clone(),
-            &model.config,
-            opts,
-        )) {
-            Ok(gpu) => {
-                let name = gpu.capabilities().adapter.clone();
-                let mimi = mimi_for_gpu_lm(&model, gpu.gpu(), args.mimi).with_context(context)?;
-                let engine = format!("LM on the GPU ({name}), Mimi on the {}", mimi.device_name());
-                let mut session = Session::new(&model.config, mimi, gpu, model.tokenizer.clone());
-                session.stepper_mut().set_sampling(sampling);
-                if verbose {
-                    eprintln!(
-                        "model loaded from {} in {:.2} s; {engine}",
-                        dir.display(),
-                        load_started.elapsed().as_secs_f64()
-                    );
-                }
-                return task.run(&mut session, &model, &engine);
+    Ok(Loaded {
+        model,
+        dir,
+        sampling,
+        started,
+    })
+}
+
+/// The GPU engine where `args` allow one, with as many streams as
+/// `streams` gives for the adapter found; None for the CPU (asked for, or
+/// auto without a usable GPU: a note says why).
+pub(crate) fn gpu_engine(
+    loaded: &Loaded,
+    args: &EngineArgs,
+    streams: impl FnOnce(&stt_wgpu::device::Capabilities) -> usize,
+) -> Result<Option<stt_wgpu::GpuStepper>> {
+    if args.backend == Backend::Cpu {
+        return Ok(None);
+    }
+    let mut opts = args.gpu.options();
+    let built = block_on(stt_wgpu::device::Gpu::new(
+        opts.force_fallback_adapter,
+        opts.features,
+    ))
+    .and_then(|gpu| {
+        opts.streams = streams(&gpu.caps).max(1);
+        stt_wgpu::GpuStepper::with_gpu(gpu, loaded.model.lm.clone(), &loaded.model.config, opts)
+    });
+    match built {
+        Ok(gpu) => Ok(Some(gpu)),
+        Err(e) if args.backend == Backend::Auto => {
+            eprintln!("note: the LM runs on the CPU: no usable GPU ({e})");
+            if let Some(q) = &args.gpu.quantize {
+                eprintln!("note: --quantize {q} is ignored on the CPU");
             }
-            Err(e) if args.backend == Backend::Auto => {
-                eprintln!("note: the LM runs on the CPU: no usable GPU ({e})");
-                if let Some(q) = &args.gpu.quantize {
-                    eprintln!("note: --quantize {q} is ignored on the CPU");
-                }
-            }
-            Err(e) => return Err(anyhow::Error::new(e)).with_context(context),
+            Ok(None)
         }
+        Err(e) => Err(anyhow::Error::new(e)).with_context(|| loaded.context()),
+    }
+}
+
+/// Loads the model `args` name and opens a session where they say (the
+/// GPU if auto finds one), then hands it to `task`.
+pub(crate) fn with_session<T: WithSession>(
+    args: &EngineArgs,
+    verbose: bool,
+    task: T,
+) -> Result<T::Output> {
+    let loaded = load(args)?;
+    let gpu = gpu_engine(&loaded, args, |_| 1)?;
+    session_on(loaded, gpu, args, verbose, task)
+}
+
+/// A one-stream session on `gpu` (or the CPU when None) for `task`.
+fn session_on<T: WithSession>(
+    loaded: Loaded,
+    gpu: Option<stt_wgpu::GpuStepper>,
+    args: &EngineArgs,
+    verbose: bool,
+    task: T,
+) -> Result<T::Output> {
+    let model = &loaded.model;
+    if let Some(gpu) = gpu {
+        let name = gpu.capabilities().adapter.clone();
+        let mimi =
+            mimi_for_gpu_lm(model, gpu.gpu(), args.mimi).with_context(|| loaded.context())?;
+        let engine = format!("LM on the GPU ({name}), Mimi on the {}", mimi.device_name());
+        let mut session = Session::new(&model.config, mimi, gpu, model.tokenizer.clone());
+        session.stepper_mut().set_sampling(loaded.sampling);
+        loaded.report(verbose, &engine);
+        return task.run(&mut session, model, &engine);
     }
     if args.mimi == Backend::Gpu {
         bail!("--mimi gpu runs Mimi on the LM's GPU: it needs the LM on the GPU too");
     }
-    let mut session = model.cpu_session().with_context(context)?;
-    session.stepper_mut().set_sampling(sampling);
+    let mut session = model.cpu_session().with_context(|| loaded.context())?;
+    session.stepper_mut().set_sampling(loaded.sampling);
     let engine = "LM on the CPU, Mimi on the CPU";
-    if verbose {
-        eprintln!(
-            "model loaded from {} in {:.2} s; {engine}",
-            dir.display(),
-            load_started.elapsed().as_secs_f64()
-        );
-    }
-    task.run(&mut session, &model, engine)
+    loaded.report(verbose, engine);
+    task.run(&mut session, model, engine)
 }
+
+/// Streams a GPU steps at once for files when `--parallel` is not given:
+/// on a hardware adapter, where batching pays (bench/README.md); on a
+/// software one (lavapipe), the CPU is the limit and one stream is as fast.
+pub const DEFAULT_PARALLEL_STREAMS: usize = 16;
 
 pub fn run(args: TranscribeArgs) -> Result<bool> {
     let inputs = expand_inputs(&args.inputs)?;
+    if args.parallel == Some(0) {
+        bail!("--parallel 0: at least one stream");
+    }
+    let loaded = load(&args.engine)?;
+    let gpu = gpu_engine(&loaded, &args.engine, |caps| {
+        args.parallel.unwrap_or(if caps.software {
+            1
+        } else {
+            DEFAULT_PARALLEL_STREAMS
+        })
+    })?;
+    let gpu = match gpu {
+        Some(g) if g.streams() > 1 => return crate::parallel::run(loaded, g, &inputs, &args),
+        other => other,
+    };
     struct Files<'a> {
         inputs: &'a [String],
         args: &'a TranscribeArgs,
@@ -281,20 +361,21 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
             run_inputs(session, self.inputs, self.args)
         }
     }
-    with_session(
-        &args.engine,
-        args.verbose,
-        Files {
-            inputs: &inputs,
-            args: &args,
-        },
-    )
+    let task = Files {
+        inputs: &inputs,
+        args: &args,
+    };
+    session_on(loaded, gpu, &args.engine, args.verbose, task)
 }
 
 /// Mimi beside a GPU LM: on the same device unless asked otherwise, the
 /// adapter is a software renderer (auto: the CPU is faster there) or the
 /// encoder cannot be built there (auto falls back to the CPU with a note).
-fn mimi_for_gpu_lm(model: &Model, gpu: &stt_wgpu::device::Gpu, want: Backend) -> Result<AnyMimi> {
+pub(crate) fn mimi_for_gpu_lm(
+    model: &Model,
+    gpu: &stt_wgpu::device::Gpu,
+    want: Backend,
+) -> Result<AnyMimi> {
     let cpu = || -> Result<AnyMimi> {
         Ok(AnyMimi::Cpu(Box::new(
             model.mimi_encoder(&candle_core::Device::Cpu)?,
@@ -319,27 +400,58 @@ fn run_inputs<S: LmStepper, M: MimiBackend>(
     inputs: &[String],
     args: &TranscribeArgs,
 ) -> Result<bool> {
-    let several = inputs.len() > 1;
-    if let Some(out) = &args.output {
-        if several {
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        }
-    }
-    let mut all_ok = true;
-    let stdout = std::io::stdout();
+    let mut out = Output::new(args, inputs.len())?;
     for input in inputs {
         let input = input.as_str();
-        let (transcript, stats) = match transcribe_one(session, input) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {input}: {e:#}");
-                all_ok = false;
-                continue;
+        match transcribe_one(session, input) {
+            Ok((transcript, stats)) => {
+                if !out.write(input, &transcript, &stats)? {
+                    break;
+                }
             }
-        };
-        let format = Format::from(args.format);
-        let text = export::render(&transcript, format, input);
-        match (&args.output, several) {
+            Err(e) => out.failed(input, &e),
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Where transcripts go: a file, one file per input in a directory, or
+/// stdout (with a `# input` line before each when there are several).
+pub(crate) struct Output<'a> {
+    args: &'a TranscribeArgs,
+    inputs: usize,
+    all_ok: bool,
+}
+
+impl<'a> Output<'a> {
+    pub(crate) fn new(args: &'a TranscribeArgs, inputs: usize) -> Result<Self> {
+        if let (Some(out), true) = (&args.output, inputs > 1) {
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        }
+        Ok(Self {
+            args,
+            inputs,
+            all_ok: true,
+        })
+    }
+
+    pub(crate) fn failed(&mut self, input: &str, e: &anyhow::Error) {
+        eprintln!("error: {input}: {e:#}");
+        self.all_ok = false;
+    }
+
+    /// Writes one input's transcript; false when stdout was closed (`| head`,
+    /// not an error: stop quietly).
+    pub(crate) fn write(
+        &mut self,
+        input: &str,
+        transcript: &Transcript,
+        stats: &Stats,
+    ) -> Result<bool> {
+        let several = self.inputs > 1;
+        let format = Format::from(self.args.format);
+        let text = export::render(transcript, format, input);
+        match (&self.args.output, several) {
             (Some(out), false) => {
                 std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?
             }
@@ -352,20 +464,20 @@ fn run_inputs<S: LmStepper, M: MimiBackend>(
                 std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))?;
             }
             (None, _) => {
+                let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
                 if several && format == Format::Txt {
                     writeln!(lock, "# {input}")?;
                 }
-                // A closed pipe (`| head`) is not an error.
                 if let Err(e) = lock.write_all(text.as_bytes()).and_then(|_| lock.flush()) {
                     if e.kind() == std::io::ErrorKind::BrokenPipe {
-                        return Ok(all_ok);
+                        return Ok(false);
                     }
                     return Err(e.into());
                 }
             }
         }
-        if args.verbose {
+        if self.args.verbose {
             eprintln!(
                 "{input}: {:.2} s of audio in {:.2} s: real-time factor {:.3} ({} words)",
                 stats.audio_s,
@@ -374,9 +486,14 @@ fn run_inputs<S: LmStepper, M: MimiBackend>(
                 transcript.words.len()
             );
         }
+        Ok(true)
     }
-    if std::io::stderr().is_terminal() && several {
-        eprintln!("{} file(s) transcribed", inputs.len());
+
+    /// Whether every input was transcribed.
+    pub(crate) fn finish(self) -> bool {
+        if std::io::stderr().is_terminal() && self.inputs > 1 {
+            eprintln!("{} file(s) transcribed", self.inputs);
+        }
+        self.all_ok
     }
-    Ok(all_ok)
 }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod export;
 pub mod mimi;
 pub mod model;
+pub mod segment;
 pub mod session;
 pub mod stepper;
 pub mod tokenizer;

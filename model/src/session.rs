@@ -101,6 +101,10 @@ impl<S: LmStepper, M: MimiBackend> Session<S, M> {
         }
     }
 
+    pub fn mimi(&self) -> &M {
+        &self.mimi
+    }
+
     pub fn stepper(&self) -> &S {
         &self.stepper
     }

@@ -74,6 +74,17 @@ impl Transcript {
         }
     }
 
+    /// Appends a later part's words and end-of-turn marks, its times moved
+    /// by `offset_s` (the part's start in the whole recording).
+    pub fn append_shifted(&mut self, part: &Transcript, offset_s: f64) {
+        self.words.extend(part.words.iter().map(|w| TimedWord {
+            text: w.text.clone(),
+            start_s: w.start_s + offset_s,
+            end_s: w.end_s + offset_s,
+        }));
+        (self.end_of_turn_s).extend(part.end_of_turn_s.iter().map(|t| t + offset_s));
+    }
+
     pub fn text(&self) -> String {
         self.words
             .iter()
