@@ -45,6 +45,11 @@ parity-upstream *CASES:
 bench DIR LM="model-q4k.gguf":
     cargo run --release -p stt-cli -- bench --model {{DIR}} --lm {{LM}}
 
+# Batched LM steps as JSON (1, 8, 16 and 64 streams at once, per-kernel GPU
+# times): `just bench-batch /tmp/full`.
+bench-batch DIR LM="model-q4k.gguf":
+    cargo run --release -p stt-cli -- bench --model {{DIR}} --lm {{LM}} --streams 1,8,16,64 --profile-steps 3
+
 # The browser figures (headless Chromium) as JSON: `just bench-browser /tmp/tiny /tmp/full`
 # (synthetic models: tiny and full presets with q4_k; see bench/README.md).
 bench-browser TINY FULL CLIP="../shared/fixtures/audio/bria.mp3":

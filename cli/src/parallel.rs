@@ -188,11 +188,24 @@ pub(crate) fn run(
     let streams = gpu.streams();
     let adapter = gpu.capabilities().adapter.clone();
     let device = gpu.gpu().clone();
+    // One Mimi encoder per lane, built on all cores at once (each converts
+    // and uploads its own weights: 0.5 s apiece on the H200 machine).
+    let mimis: Vec<Result<AnyMimi>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..streams)
+            .map(|_| scope.spawn(|| mimi_for_gpu_lm(model, &device, args.engine.mimi)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("building Mimi panicked")))
+            })
+            .collect()
+    });
     let mut sessions: Vec<Session<Lane, AnyMimi>> = vec![];
-    for mut lane in lanes(gpu, LANE_DEPTH) {
+    for (mut lane, mimi) in lanes(gpu, LANE_DEPTH).into_iter().zip(mimis) {
         lane.set_sampling(loaded.sampling);
-        let mimi = mimi_for_gpu_lm(model, &device, args.engine.mimi)
-            .with_context(|| format!("loading Mimi from {}", loaded.dir.display()))?;
+        let mimi = mimi.with_context(|| format!("loading Mimi from {}", loaded.dir.display()))?;
         let mut session = Session::new(&model.config, mimi, lane, model.tokenizer.clone());
         session.set_mimi_chunk_frames(FILE_MIMI_CHUNK_FRAMES);
         sessions.push(session);

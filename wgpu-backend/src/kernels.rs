@@ -15,6 +15,7 @@ const EMBED: &str = include_str!("kernels/embed.wgsl");
 const ATTENTION: &str = include_str!("kernels/attention.wgsl");
 const STEP_PARAMS: &str = include_str!("kernels/step_params.wgsl");
 const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
+pub const ATTENTION_MERGE: &str = include_str!("kernels/attention_merge.wgsl");
 #[cfg(not(target_arch = "wasm32"))]
 pub const READ_BANDWIDTH: &str = include_str!("kernels/read_bandwidth.wgsl");
 const MATVEC: &str = include_str!("kernels/matvec.wgsl");
@@ -364,6 +365,7 @@ mod tests {
             crate::step_params::ROPE_ENTRIES
         );
 
+        parse("attention_merge", ATTENTION_MERGE);
         let argmax = parse("argmax_heads", &argmax_heads_source());
         assert_eq!(wgsl_const(&argmax, "WG"), ARGMAX_WORKGROUP);
 

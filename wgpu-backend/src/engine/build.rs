@@ -55,6 +55,9 @@ pub(super) struct Activations {
     qkv: wgpu::Buffer,
     attention_partial_out: wgpu::Buffer,
     attention_partial_max_sum: wgpu::Buffer,
+    /// The merged attention output per stream (batched matvec only: a lone
+    /// stream's out-projection merges in its prologue).
+    attention_merged: Option<wgpu::Buffer>,
     /// silu(a)·b of the MLP.
     mlp_hidden: wgpu::Buffer,
     /// Per stream `logits_stride` f32: text logits, then the end-of-turn heads'.
@@ -79,7 +82,8 @@ impl Activations {
         ]
         .iter()
         .map(|b| b.size())
-        .sum()
+        .sum::<u64>()
+            + self.attention_merged.as_ref().map_or(0, |b| b.size())
     }
 }
 
@@ -127,6 +131,8 @@ struct Builder<'a> {
     allocated_streams: usize,
     /// Projections run matvec_batch.wgsl.
     batch: bool,
+    /// attention_merge.wgsl's layout and pipeline (batched only), built once.
+    merge_pipeline: Option<(wgpu::BindGroupLayout, Arc<wgpu::ComputePipeline>)>,
     weight_bytes: u64,
     activation_bytes: u64,
 }
@@ -183,6 +189,7 @@ pub(super) fn build(
             opts.streams
         },
         batch,
+        merge_pipeline: None,
         weight_bytes: 0,
         activation_bytes: 0,
     };
@@ -250,6 +257,10 @@ impl Builder<'_> {
                 "attention partial max and sum",
                 2 * max_sum_pairs_per_stream(cfg.num_heads, splits),
             )?,
+            attention_merged: match self.batch {
+                true => Some(storage("attention merged", d)?),
+                false => None,
+            },
             mlp_hidden: storage("mlp hidden (gated)", cfg.ffn_hidden())?,
             logits: gpu.empty_buffer(
                 "logits",
@@ -353,7 +364,8 @@ impl Builder<'_> {
         (layout, Arc::new(pipeline))
     }
 
-    /// One transformer layer: five dispatches.
+    /// One transformer layer: five dispatches (six when batched: the
+    /// attention merge runs on its own).
     fn layer(
         &mut self,
         i: usize,
@@ -362,7 +374,7 @@ impl Builder<'_> {
             wgpu::BindGroupLayout,
             Arc<wgpu::ComputePipeline>,
         ),
-    ) -> Result<[Dispatch; 5]> {
+    ) -> Result<Vec<Dispatch>> {
         let cfg = self.cfg;
         let (d, hidden) = (cfg.dim, cfg.ffn_hidden());
         let layer = format!("transformer.layers.{i}");
@@ -410,17 +422,31 @@ impl Builder<'_> {
         };
 
         let m = self.load_matrix(&format!("{layer}.self_attn.out_proj.weight"), d, d)?;
-        let out_proj = self.matvec(
-            m,
-            (&act.attention_partial_out, MatvecInput::AttentionMerge),
-            Some(&act.attention_partial_max_sum),
-            (&act.x, MatvecOutput::Add),
-            strides(
-                cfg.num_heads * splits * head_dim,
-                2 * max_sum_pairs_per_stream(cfg.num_heads, splits),
-                d,
-            ),
-        )?;
+        let mut merge = None;
+        let out_proj = match &act.attention_merged {
+            // Batched: merge once per stream, then a plain projection.
+            Some(merged) => {
+                merge = Some(self.attention_merge(act, merged, &layer));
+                self.matvec(
+                    m,
+                    (merged, MatvecInput::Plain),
+                    None,
+                    (&act.x, MatvecOutput::Add),
+                    strides(d, 0, d),
+                )?
+            }
+            None => self.matvec(
+                m,
+                (&act.attention_partial_out, MatvecInput::AttentionMerge),
+                Some(&act.attention_partial_max_sum),
+                (&act.x, MatvecOutput::Add),
+                strides(
+                    cfg.num_heads * splits * head_dim,
+                    2 * max_sum_pairs_per_stream(cfg.num_heads, splits),
+                    d,
+                ),
+            )?,
+        };
         let m = self.load_matrix(&format!("{layer}.gating.linear_in.weight"), 2 * hidden, d)?;
         let linear_in = self.matvec(
             m,
@@ -437,7 +463,49 @@ impl Builder<'_> {
             (&act.x, MatvecOutput::Add),
             strides(hidden, 0, d),
         )?;
-        Ok([qkv, attention, out_proj, linear_in, linear_out])
+        let mut dispatches = vec![qkv, attention];
+        dispatches.extend(merge);
+        dispatches.extend([out_proj, linear_in, linear_out]);
+        Ok(dispatches)
+    }
+
+    /// attention_merge.wgsl over every stream: partials → merged output.
+    fn attention_merge(
+        &mut self,
+        act: &Activations,
+        merged: &wgpu::Buffer,
+        layer: &str,
+    ) -> Dispatch {
+        let (cfg, gpu) = (self.cfg, self.gpu);
+        let AttentionShape { head_dim, splits } = self.attention;
+        let (layout, pipe) = self.merge_pipeline.get_or_insert_with(|| {
+            let layout = bind_layout(&gpu.device, "attention merge", &[RO, RO, RW]);
+            let module = shader(gpu, "attention_merge", kernels::ATTENTION_MERGE);
+            let constants = [
+                ("D", cfg.dim as f64),
+                ("HEAD_DIM", head_dim as f64),
+                ("SPLITS", splits as f64),
+                ("HEADS", cfg.num_heads as f64),
+            ];
+            let p = pipeline(gpu, "attention merge", &layout, &module, &constants);
+            (layout, Arc::new(p))
+        });
+        Dispatch {
+            kind: "attention_merge".into(),
+            pipeline: pipe.clone(),
+            bind_group: bind_group(
+                &gpu.device,
+                layer,
+                layout,
+                &[
+                    &act.attention_partial_out,
+                    &act.attention_partial_max_sum,
+                    merged,
+                ],
+            ),
+            workgroups: ((cfg.dim as u32 / 4).div_ceil(256), 1),
+            streams_per_workgroup: 1,
+        }
     }
 
     /// Text head, end-of-turn heads (stacked into one matrix) and argmax.
