@@ -26,6 +26,7 @@
 mod common;
 
 use candle_core::Device;
+use common::gpu_stepper;
 use stt_cli::synth::{Preset, SynthOptions};
 use stt_cli::tensor_writer::StDtype;
 use stt_model::error::GpuErrorKind;
@@ -43,17 +44,6 @@ const QUANTIZED_STEPS: usize = 200;
 const LOGIT_TOLERANCE: f32 = 1e-3;
 /// max |Δ p| of the end-of-turn probabilities (softmax of 6 values, f32).
 const VAD_TOLERANCE: f32 = 1e-4;
-
-fn gpu_stepper(model: &Model, opts: GpuOptions) -> Option<GpuStepper> {
-    match block_on(GpuStepper::new(model.lm.clone(), &model.config, opts)) {
-        Ok(s) => Some(s),
-        Err(GpuError::NoAdapter(e)) if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") => {
-            eprintln!("no GPU adapter ({e}): skipping");
-            None
-        }
-        Err(e) => panic!("GPU stepper: {e}"),
-    }
-}
 
 /// Deterministic audio codes: the LM does not care where codes come
 /// from, and this keeps Mimi out of an LM test.

@@ -14,7 +14,7 @@ use stt_model::stepper::{LmStepper, Sampling, StepOutput, TextInput};
 use stt_model::{block_on, Model};
 use stt_wgpu::engine::lanes::{lanes, Lane};
 use stt_wgpu::engine::StreamStep;
-use stt_wgpu::{FeatureRequest, GpuError, GpuOptions, GpuStepper};
+use stt_wgpu::{FeatureRequest, GpuOptions, GpuStepper};
 
 /// The adapter's optional features (subgroup reductions, f16 reads) on.
 const FEATURES: FeatureRequest = FeatureRequest {
@@ -29,14 +29,7 @@ fn engine(model: &Model, streams: usize, features: FeatureRequest) -> Option<Gpu
         features,
         ..Default::default()
     };
-    match block_on(GpuStepper::new(model.lm.clone(), &model.config, opts)) {
-        Ok(s) => Some(s),
-        Err(GpuError::NoAdapter(e)) if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") => {
-            eprintln!("no GPU adapter ({e}): skipping");
-            None
-        }
-        Err(e) => panic!("GPU engine: {e}"),
-    }
+    common::gpu_stepper(model, opts)
 }
 
 /// What one stream is fed: its steps' codes, where it restarts (a reset
@@ -185,22 +178,33 @@ fn check_streams(
     );
 }
 
+/// Streams, lane depth, features.
+type Run = (usize, usize, FeatureRequest);
+
 #[test]
 fn batched_streams_equal_each_stream_alone() {
-    for file in ["model.safetensors", "model-q4k.gguf"] {
+    // Every weight format's batched decode (block_load / block_chunk); the
+    // f16 file on both of its read paths (shader-f16 and packed words).
+    let all = [
+        (1, 1, FEATURES),
+        (3, 4, FEATURES),
+        (8, 5, FEATURES),
+        (3, 2, FeatureRequest::NONE),
+    ];
+    let files: [(&str, &[Run]); 4] = [
+        ("model.safetensors", &all),
+        ("model-q4k.gguf", &all),
+        ("model-q80.gguf", &all[1..2]),
+        ("model-f16.gguf", &[all[1], all[3]]),
+    ];
+    for (file, runs) in files {
         let model = Model::from_dir(common::tiny_model(), Some(file)).unwrap();
         if engine(&model, 1, FEATURES).is_none() {
             return;
         }
-        // The four-stream matvec's workgroup-memory reductions too (the
-        // path of adapters without subgroups).
-        let runs = [
-            (1, 1, FEATURES),
-            (3, 4, FEATURES),
-            (8, 5, FEATURES),
-            (3, 2, FeatureRequest::NONE),
-        ];
-        for (b, depth, features) in runs {
+        // FeatureRequest::NONE: the batched matvec's workgroup-memory
+        // reductions (adapters without subgroups).
+        for &(b, depth, features) in runs {
             let scripts: Vec<Script> = (0..b).map(|s| script(&model, s)).collect();
             let got = batched(&model, &scripts, depth, features).unwrap();
             let label = format!("{file} B = {b} ({features:?})");

@@ -16,10 +16,6 @@ use std::process::Command;
 use stt_model::config::SAMPLE_RATE_HZ;
 use stt_model::segment::{segments, FILE_SEGMENT_TARGET_S, FILE_SEGMENT_WINDOW_S};
 
-fn gpu_required() -> bool {
-    std::env::var("STT_REQUIRE_GPU").as_deref() == Ok("1")
-}
-
 /// `stt-cli transcribe --format json` words as (text, start, end).
 fn transcribe(
     model: &Path,
@@ -36,7 +32,7 @@ fn transcribe(
         .expect("stt-cli runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        if !gpu_required() && stderr.contains("adapter") {
+        if !common::gpu_required() && stderr.contains("adapter") {
             eprintln!("no GPU adapter: skipping ({stderr})");
             return None;
         }

@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling as CandleSampling};
 use stt_model::stepper::{CpuStepper, LmStepper, Sampling, StepOutput, TextInput};
 use stt_model::{block_on, Model};
-use stt_wgpu::{GpuError, GpuOptions, GpuStepper};
+use stt_wgpu::GpuOptions;
 
 const STEPS: usize = 200;
 const T: f32 = 0.25;
@@ -102,17 +102,8 @@ fn bad_temperatures_are_refused() {
 #[test]
 fn gpu_sampling_is_reproducible_and_follows_the_softmax() {
     let (m, codes) = model();
-    let mut gpu = match block_on(GpuStepper::new(
-        m.lm.clone(),
-        &m.config,
-        GpuOptions::default(),
-    )) {
-        Ok(s) => s,
-        Err(GpuError::NoAdapter(e)) if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") => {
-            eprintln!("no GPU adapter ({e}): skipping");
-            return;
-        }
-        Err(e) => panic!("GPU stepper: {e}"),
+    let Some(mut gpu) = common::gpu_stepper(&m, GpuOptions::default()) else {
+        return;
     };
     let greedy = tokens(&run(&mut gpu, &codes));
     gpu.set_sampling(Sampling::new(T, 7).unwrap());

@@ -237,10 +237,12 @@ pub const MATVEC_WORKGROUP: u32 = 256;
 pub const MATVEC_INPUT_CACHE: usize = 2048;
 /// Streams per workgroup of matvec_batch.wgsl.
 pub const MATVEC_BATCH_STREAMS: usize = 4;
-/// Workgroup memory matvec_batch.wgsl needs at most (tiles, split
-/// weights, gate, and the reduction trees without subgroups): the batch
-/// kernel runs only where the adapter allows this much.
-pub const MATVEC_BATCH_WORKGROUP_BYTES: u32 = 18432 + 4096 + 512 + 1024 + 4096;
+/// Rows each invocation of matvec_batch.wgsl computes (for four streams).
+pub const MATVEC_BATCH_ROWS_PER_INVOCATION: u32 = 4;
+/// Workgroup memory matvec_batch.wgsl needs at most (input tiles, gate,
+/// and the reduction trees without subgroups): the batch kernel runs only
+/// where the adapter allows this much.
+pub const MATVEC_BATCH_WORKGROUP_BYTES: u32 = 18432 + 2048 + 1024 + 4096;
 /// matvec.wgsl's room for (head, split) weights in `AttentionMerge`.
 pub const MATVEC_MAX_SPLIT_WEIGHTS: usize = 256;
 /// Keys per attention workgroup (attention.wgsl's CHUNK).
@@ -366,6 +368,22 @@ mod tests {
         );
 
         parse("attention_merge", ATTENTION_MERGE);
+        let batch = parse(
+            "matvec_batch",
+            &matvec_batch_source(GpuFormat::F32, features),
+        );
+        assert_eq!(
+            wgsl_const(&batch, "ROWS_PER_INVOCATION"),
+            MATVEC_BATCH_ROWS_PER_INVOCATION as usize
+        );
+        assert_eq!(wgsl_const(&batch, "STREAMS"), MATVEC_BATCH_STREAMS);
+        assert_eq!(
+            16 * global_array_len(&batch, "xin")
+                + 16 * global_array_len(&batch, "gate")
+                + 4 * 256
+                + 16 * 256,
+            MATVEC_BATCH_WORKGROUP_BYTES as usize
+        );
         let argmax = parse("argmax_heads", &argmax_heads_source());
         assert_eq!(wgsl_const(&argmax, "WG"), ARGMAX_WORKGROUP);
 

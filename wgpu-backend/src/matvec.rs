@@ -132,6 +132,13 @@ impl MatvecKey {
     /// The same projection over a batch of streams laid out by `strides`,
     /// four streams per workgroup when `batch` (matvec_batch.wgsl).
     pub fn with_strides(self, strides: StreamStrides, batch: bool) -> Self {
+        // The batched kernel reads plain or RmsNorm inputs only (the engine
+        // merges attention on its own for batches).
+        debug_assert!(
+            !batch || matches!(self.input, MatvecInput::Plain | MatvecInput::RmsNorm),
+            "{:?} in the batched matvec",
+            self.input
+        );
         Self {
             strides,
             batch,
@@ -148,9 +155,14 @@ impl MatvecKey {
         }
     }
 
-    /// Workgroups of one dispatch.
+    /// Workgroups of one dispatch (per group of streams along z).
     pub fn workgroups(&self) -> u32 {
-        let rows_per_workgroup = MATVEC_WORKGROUP / self.lanes;
+        let rows_per_invocation = if self.batch {
+            kernels::MATVEC_BATCH_ROWS_PER_INVOCATION
+        } else {
+            1
+        };
+        let rows_per_workgroup = MATVEC_WORKGROUP / self.lanes * rows_per_invocation;
         if self.gated_output {
             (self.rows / 2).div_ceil(rows_per_workgroup / 2)
         } else {

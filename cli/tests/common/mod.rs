@@ -74,6 +74,32 @@ pub fn lcg_codes(n_q: usize, card: u32, steps: usize, seed: u64) -> Vec<Vec<u32>
         .collect()
 }
 
+/// The GPU engine on `model`, or None (with a note) when no adapter exists
+/// and STT_REQUIRE_GPU is not 1 (CI sets it: lavapipe is installed there).
+pub fn gpu_stepper(
+    model: &stt_model::Model,
+    opts: stt_wgpu::GpuOptions,
+) -> Option<stt_wgpu::GpuStepper> {
+    let built = stt_model::block_on(stt_wgpu::GpuStepper::new(
+        model.lm.clone(),
+        &model.config,
+        opts,
+    ));
+    match built {
+        Ok(s) => Some(s),
+        Err(stt_wgpu::GpuError::NoAdapter(e)) if !gpu_required() => {
+            eprintln!("no GPU adapter ({e}): skipping");
+            None
+        }
+        Err(e) => panic!("GPU stepper: {e}"),
+    }
+}
+
+/// STT_REQUIRE_GPU=1: a missing adapter fails the GPU tests.
+pub fn gpu_required() -> bool {
+    std::env::var("STT_REQUIRE_GPU").as_deref() == Ok("1")
+}
+
 /// A scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR"))

@@ -1,31 +1,39 @@
-// matvec_batch.wgsl — matvec.wgsl for a batch of streams, four per
-// workgroup: y_s = W · in_s(x_s) for streams s = 4z … 4z + 3 (z =
-// workgroup_id.z), each weight block read and decoded once for the four
-// (matvec.wgsl run per stream reads the weights once per stream: B = 64
-// steps took 36× a lone step on an H200, bench/README.md).
+// matvec_batch.wgsl — matvec.wgsl for a batch of streams: y_s = W · in_s(x_s)
+// for the four streams s = 4z … 4z + 3 of workgroup row z (workgroup_id.z),
+// each invocation computing four rows for the four streams (a 4 × 4 tile):
+// a weight block is loaded and decoded once for four streams, an input
+// vec4 is read from workgroup memory once for four rows, and four rows'
+// loads are in flight together. (matvec.wgsl run per stream reads the
+// weights once per stream: B = 64 took 35 × a lone step on an H200;
+// bench/README.md.)
 //
-// Same input modes, outputs, lanes, block order and summation order per
-// stream as matvec.wgsl (see its header for the modes): the weight file's
-// `block_dot4` gives component s the value `block_dot` gives for stream
-// s's input, `lanes_sum4` adds lanes as `lanes_sum` does, the norms and
-// attention merges are computed per stream as there. A stream's rows are
-// therefore those of a lone stream (tested bit for bit on lavapipe).
+// Same lanes, block order and summation order per (row, stream) as
+// matvec.wgsl: lane l of a row sums its blocks l, l + LANES, … in order,
+// each block's 32 products first summed in ascending order from 0 (the
+// weight file's `block_chunk` computes the weights as its `block_dot`
+// does), and `lanes_sum4` adds lanes as `lanes_sum` does. A stream's rows
+// are therefore a lone stream's (tested bit for bit on lavapipe).
+//   INPUT_MODE 0: in(k) = x[k];  1: RmsNorm (as matvec.wgsl). The batched
+//   engine merges attention on its own (attention_merge.wgsl), so modes 2
+//   and 3 are not offered here.
+//   RESIDUAL, GATED_OUT, Y_OFFSET: as matvec.wgsl.
 //
-// Bindings (group 0): as matvec.wgsl; stream b reads x from vec4
-// b · X_STRIDE4, alpha (mode 3) from vec4 b · ALPHA_STRIDE4, writes y from
-// b · Y_STRIDE. The host allocates whole groups of four streams (streams
-// past the batch compute unread values in their own slices).
-// Workgroup: 256 invocations = 256 / LANES rows × LANES lanes, four
-// streams; the input tile holds CACHE inputs of each stream.
-// Grid: (ceil(ROWS / (256 / LANES)) (GATED_OUT: row pairs), 1,
-// ceil(streams / 4)).
-// Bounds: K % 32 == 0, CACHE a multiple of 32 · LANES (so each lane visits
-// its blocks in matvec.wgsl's order), H · SPLITS ≤ MAX_SPLIT_WEIGHTS.
-// Workgroup memory: 18 KiB of tiles + 4 KiB of split weights + 512 B
-// (+ 5 KiB of reduction trees without subgroups): the host uses this
-// kernel only where the adapter allows it (`kernels::MATVEC_BATCH_BYTES`).
-// CPU reference: candle's matmul / rms_norm / silu as moshi calls them,
-// per stream; f32 summation order differences only (~1e-6 relative).
+// Bindings (group 0): as matvec.wgsl (alpha: the norm weights in mode 1);
+// stream b reads x from vec4 b · X_STRIDE4 and writes y from b · Y_STRIDE.
+// The host allocates whole groups of four streams (streams past the batch
+// compute unread values in their own slices).
+// Workgroup: 256 invocations = 256 / LANES row slots × LANES lanes; slot v
+// holds rows v, v + S, v + 2S, v + 3S of the workgroup's 4S rows (S = 256 /
+// LANES; GATED_OUT: 2S row pairs, slots 2p and 2p + 1 holding pair p's two
+// rows as in matvec.wgsl).
+// Grid: (ceil(ROWS / (4 · 256 / LANES)) (GATED_OUT: ceil((ROWS / 2) /
+// (2 · 256 / LANES))), 1, ceil(streams / 4)).
+// Bounds: K % 32 == 0; rows ≥ ROWS are computed from row ROWS − 1 and not
+// written. Workgroup memory: 18 KiB of input tiles + 2 KiB gate (+ 5 KiB
+// of reduction trees without subgroups): the host uses this kernel only
+// where the adapter allows `kernels::MATVEC_BATCH_WORKGROUP_BYTES`.
+// CPU reference: candle's matmul / rms_norm / silu as moshi calls them, per
+// stream; f32 summation order differences only (~1e-6 relative).
 
 override K: u32;
 override ROWS: u32;
@@ -33,95 +41,77 @@ override INPUT_MODE: u32 = 0u;
 override RESIDUAL: bool = false;
 override Y_OFFSET: u32 = 0u;
 override EPS: f32 = 1e-8;
-override HEAD_DIM: u32 = 1u;
-override SPLITS: u32 = 1u;
 override GATED_OUT: bool = false;
 override LANES: u32 = 8u;
 override X_STRIDE4: u32 = 0u;
 override ALPHA_STRIDE4: u32 = 0u;
 override Y_STRIDE: u32 = 0u;
+// Unused here (matvec.wgsl's mode 3); declared so both kernels take the
+// same constants.
+override HEAD_DIM: u32 = 1u;
+override SPLITS: u32 = 1u;
 
 const WG: u32 = 256u;
 const STREAMS: u32 = 4u;
-const MAX_ROWS_PER_WG: u32 = 32u;
+const ROWS_PER_INVOCATION: u32 = 4u;
+// Row slots at the fewest lanes (8) times the rows each invocation takes.
+const MAX_ROWS_PER_WG: u32 = 128u;
 
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> alpha: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// Inputs per stream and tile (a multiple of 32 · 32 lanes).
+// Inputs per stream and tile (a multiple of 32 · 32 lanes, so each lane
+// visits its blocks in matvec.wgsl's order whatever the tiling).
 const CACHE: u32 = 1024u;
 // As matvec.wgsl: one vec4 of padding after each 32-block (bank spread).
 const XIN_STRIDE: u32 = 9u;
 const TILE_VEC4: u32 = CACHE / 32u * XIN_STRIDE;
 // Stream s's tile at s · TILE_VEC4.
 var<workgroup> xin: array<vec4<f32>, STREAMS * TILE_VEC4>;
-// Mode 3: each (head, split)'s merge weight, component s for stream s.
-const MAX_SPLIT_WEIGHTS: u32 = 256u;
-var<workgroup> split_w: array<vec4<f32>, MAX_SPLIT_WEIGHTS>;
-// GATED_OUT: the row results, component s for stream s.
+// GATED_OUT: each row's results, component s for stream s.
 var<workgroup> gate: array<vec4<f32>, MAX_ROWS_PER_WG>;
 
-// Per stream of the group: RmsNorm divisor, x and alpha starts (vec4s).
+// Per stream of the group: RmsNorm divisor and x start (vec4s).
 var<private> norm_m: vec4<f32>;
 var<private> x0: vec4<u32>;
-var<private> alpha0: vec4<u32>;
 // The first input index of the tiles now in xin.
 var<private> tile_base: u32;
 
 // Stream s's inputs 4i … 4i + 3, as matvec.wgsl's input_raw4.
 fn input_raw4(s: u32, i: u32) -> vec4<f32> {
-    let xs = x0[s];
     if INPUT_MODE == 1u {
-        return x[xs + i] / norm_m[s] * alpha[i];
+        return x[x0[s] + i] / norm_m[s] * alpha[i];
     }
-    if INPUT_MODE == 2u {
-        let a = x[xs + i];
-        return a / (1.0 + exp(-a)) * x[xs + K / 4u + i];
-    }
-    if INPUT_MODE == 3u {
-        let hd4 = max(HEAD_DIM / 4u, 1u);
-        let h = i / hd4;
-        let c = i % hd4;
-        var v = vec4<f32>(0.0);
-        for (var sp = 0u; sp < SPLITS; sp = sp + 1u) {
-            let at = h * SPLITS + sp;
-            v = v + split_w[at][s] * x[xs + at * hd4 + c];
-        }
-        return v;
-    }
-    return x[xs + i];
+    return x[x0[s] + i];
 }
 
-// (m, l) of (head, split) t of stream s: two pairs per vec4.
-fn split_ml(s: u32, t: u32) -> vec2<f32> {
-    let two = alpha[alpha0[s] + t / 2u];
-    return select(two.xy, two.zw, t % 2u == 1u);
-}
-
-// Dot products of `w` with inputs k … k + 3 of each of the four streams
-// (the weight files' block_dot4 calls it).
-fn dots4(w: vec4<f32>, k: u32) -> vec4<f32> {
-    let i = (k - tile_base) / 4u;
-    let at = i / 8u * XIN_STRIDE + i % 8u;
-    return vec4<f32>(
-        dot(w, xin[at]),
-        dot(w, xin[TILE_VEC4 + at]),
-        dot(w, xin[2u * TILE_VEC4 + at]),
-        dot(w, xin[3u * TILE_VEC4 + at]),
-    );
-}
-
-// Stream 0's inputs k … k + 3: the weight file's single-stream
-// `block_dot` (spliced in with block_dot4, not called here) reads them.
+// Stream 0's inputs k … k + 3: the weight file's single-stream `block_dot`
+// (spliced in with block_load/block_chunk, not called here) reads them.
 fn input4_at(k: u32) -> vec4<f32> {
     let i = (k - tile_base) / 4u;
     return xin[i / 8u * XIN_STRIDE + i % 8u];
 }
 
+// Dot products of weights `wv` with the four streams' inputs `a`…`d`.
+fn dots(wv: vec4<f32>, a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(wv, a), dot(wv, b), dot(wv, c), dot(wv, d));
+}
+
 //! REDUCE
 
 //! WEIGHTS
+
+// Row of slot v, j-th of its rows (ROWS when there is none).
+fn row_of(wg: u32, v: u32, j: u32) -> u32 {
+    let slots = WG / LANES;
+    let vv = j * slots + v;
+    if GATED_OUT {
+        let pair = wg * (ROWS_PER_INVOCATION * slots / 2u) + vv / 2u;
+        return select(ROWS, pair + (vv % 2u) * (ROWS / 2u), pair < ROWS / 2u);
+    }
+    return wg * ROWS_PER_INVOCATION * slots + vv;
+}
 
 @compute @workgroup_size(256)
 fn main(ids: Ids) {
@@ -129,7 +119,6 @@ fn main(ids: Ids) {
     let first = ids.wid.z * STREAMS;
     let streams = vec4<u32>(first, first + 1u, first + 2u, first + 3u);
     x0 = streams * X_STRIDE4;
-    alpha0 = streams * ALPHA_STRIDE4;
     if INPUT_MODE == 1u {
         for (var s = 0u; s < STREAMS; s = s + 1u) {
             var acc = 0.0;
@@ -140,38 +129,23 @@ fn main(ids: Ids) {
             norm_m[s] = sqrt(workgroup_sum(acc, ids) / f32(K) + EPS);
         }
     }
-    if INPUT_MODE == 3u {
-        // Each (head, split)'s weight per stream, from the head's (m, l)
-        // in global memory, in matvec.wgsl's order.
-        let pairs = (K / HEAD_DIM) * SPLITS;
-        for (var t = lid; t < pairs; t = t + WG) {
-            let head_first = (t / SPLITS) * SPLITS;
-            var w4 = vec4<f32>(0.0);
-            for (var s = 0u; s < STREAMS; s = s + 1u) {
-                var m = -3.4e38;
-                for (var sp = 0u; sp < SPLITS; sp = sp + 1u) {
-                    m = max(m, split_ml(s, head_first + sp).x);
-                }
-                var l = 0.0;
-                for (var sp = 0u; sp < SPLITS; sp = sp + 1u) {
-                    let ml = split_ml(s, head_first + sp);
-                    l = l + exp(ml.x - m) * ml.y;
-                }
-                w4[s] = exp(split_ml(s, t).x - m) / l;
-            }
-            split_w[t] = w4;
-        }
-        workgroupBarrier();
-    }
-    let rows_per_wg = WG / LANES;
     let lane = lid % LANES;
     let v = lid / LANES;
-    var r = ids.wid.x * rows_per_wg + v;
-    let pair = ids.wid.x * (rows_per_wg / 2u) + v / 2u;
-    if GATED_OUT {
-        r = select(ROWS, pair + (v % 2u) * (ROWS / 2u), pair < ROWS / 2u);
-    }
-    var acc = vec4<f32>(0.0);
+    let wg = ids.wid.x;
+    let r0 = row_of(wg, v, 0u);
+    let r1 = row_of(wg, v, 1u);
+    let r2 = row_of(wg, v, 2u);
+    let r3 = row_of(wg, v, 3u);
+    // Rows past the end read the last row (valid memory; never written).
+    let last = ROWS - 1u;
+    let q0 = min(r0, last);
+    let q1 = min(r1, last);
+    let q2 = min(r2, last);
+    let q3 = min(r3, last);
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
     for (var t0 = 0u; t0 < K; t0 = t0 + CACHE) {
         let len = min(CACHE, K - t0);
         for (var s = 0u; s < STREAMS; s = s + 1u) {
@@ -181,36 +155,77 @@ fn main(ids: Ids) {
         }
         workgroupBarrier();
         tile_base = t0;
-        if r < ROWS {
-            for (var b = t0 / 32u + lane; b < (t0 + len) / 32u; b = b + LANES) {
-                acc = acc + block_dot4(r, b);
+        for (var b = t0 / 32u + lane; b < (t0 + len) / 32u; b = b + LANES) {
+            let w0 = block_load(q0, b);
+            let w1 = block_load(q1, b);
+            let w2 = block_load(q2, b);
+            let w3 = block_load(q3, b);
+            var p0 = vec4<f32>(0.0);
+            var p1 = vec4<f32>(0.0);
+            var p2 = vec4<f32>(0.0);
+            var p3 = vec4<f32>(0.0);
+            let at0 = (b * 32u - t0) / 32u * XIN_STRIDE;
+            for (var c = 0u; c < 8u; c = c + 1u) {
+                let at = at0 + c;
+                let xa = xin[at];
+                let xb = xin[TILE_VEC4 + at];
+                let xc = xin[2u * TILE_VEC4 + at];
+                let xd = xin[3u * TILE_VEC4 + at];
+                p0 = p0 + dots(block_chunk(w0, c), xa, xb, xc, xd);
+                p1 = p1 + dots(block_chunk(w1, c), xa, xb, xc, xd);
+                p2 = p2 + dots(block_chunk(w2, c), xa, xb, xc, xd);
+                p3 = p3 + dots(block_chunk(w3, c), xa, xb, xc, xd);
             }
+            a0 = a0 + p0;
+            a1 = a1 + p1;
+            a2 = a2 + p2;
+            a3 = a3 + p3;
         }
         workgroupBarrier();
     }
-    let total = lanes_sum4(acc, ids);
+    let totals = array<vec4<f32>, 4>(
+        lanes_sum4(a0, ids),
+        lanes_sum4(a1, ids),
+        lanes_sum4(a2, ids),
+        lanes_sum4(a3, ids),
+    );
+    let rows = array<u32, 4>(r0, r1, r2, r3);
     let y0 = Y_OFFSET + streams * Y_STRIDE;
+    let slots = WG / LANES;
     if GATED_OUT {
         if lane == 0u {
-            gate[v] = total;
+            for (var j = 0u; j < ROWS_PER_INVOCATION; j = j + 1u) {
+                gate[j * slots + v] = totals[j];
+            }
         }
         workgroupBarrier();
-        if lane == 0u && v % 2u == 0u && r < ROWS {
-            let a = gate[v];
-            let g = a / (1.0 + exp(-a)) * gate[v + 1u];
-            for (var s = 0u; s < STREAMS; s = s + 1u) {
-                y[y0[s] + pair] = g[s];
+        if lane == 0u && v % 2u == 0u {
+            for (var j = 0u; j < ROWS_PER_INVOCATION; j = j + 1u) {
+                let vv = j * slots + v;
+                if rows[j] < ROWS {
+                    let pair = wg * (ROWS_PER_INVOCATION * slots / 2u) + vv / 2u;
+                    let a = gate[vv];
+                    let g = a / (1.0 + exp(-a)) * gate[vv + 1u];
+                    for (var s = 0u; s < STREAMS; s = s + 1u) {
+                        y[y0[s] + pair] = g[s];
+                    }
+                }
             }
         }
         return;
     }
-    if lane == 0u && r < ROWS {
-        for (var s = 0u; s < STREAMS; s = s + 1u) {
-            var out = total[s];
-            if RESIDUAL {
-                out = out + y[y0[s] + r];
+    if lane == 0u {
+        for (var j = 0u; j < ROWS_PER_INVOCATION; j = j + 1u) {
+            let r = rows[j];
+            if r < ROWS {
+                for (var s = 0u; s < STREAMS; s = s + 1u) {
+                    var out = totals[j][s];
+                    if RESIDUAL {
+                        out = out + y[y0[s] + r];
+                    }
+                    y[y0[s] + r] = out;
+                }
             }
-            y[y0[s] + r] = out;
         }
     }
 }

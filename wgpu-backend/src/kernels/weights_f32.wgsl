@@ -17,15 +17,17 @@ fn block_dot(r: u32, b: u32) -> f32 {
 }
 
 //! BATCH
-// block_dot for matvec_batch.wgsl's four streams: component s is
-// block_dot(r, b) over stream s's input, in the same order.
-fn block_dot4(r: u32, b: u32) -> vec4<f32> {
-    let base = (r * K + b * 32u) / 4u;
-    let k0 = b * 32u;
-    var acc = vec4<f32>(0.0);
-    for (var j = 0u; j < 8u; j = j + 1u) {
-        let k = k0 + 4u * j;
-        acc = acc + dots4(w[base + j], k);
-    }
-    return acc;
+// For matvec_batch.wgsl: block b of row r loaded once (`block_load`), then
+// its weights 4c … 4c + 3 (`block_chunk`, c = 0 … 7) computed exactly as
+// block_dot computes them, for every stream and row of a workgroup.
+struct BlockW {
+    base: u32,
+}
+
+fn block_load(r: u32, b: u32) -> BlockW {
+    return BlockW((r * K + b * 32u) / 4u);
+}
+
+fn block_chunk(bw: BlockW, c: u32) -> vec4<f32> {
+    return w[bw.base + c];
 }

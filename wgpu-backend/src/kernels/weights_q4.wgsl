@@ -28,22 +28,26 @@ fn block_dot(r: u32, b: u32) -> f32 {
 }
 
 //! BATCH
-// block_dot for matvec_batch.wgsl's four streams: component s is
-// block_dot(r, b) over stream s's input, in the same order.
-fn block_dot4(r: u32, b: u32) -> vec4<f32> {
+// For matvec_batch.wgsl: block b of row r loaded once (`block_load`), then
+// its weights 4c … 4c + 3 (`block_chunk`, c = 0 … 7) computed exactly as
+// block_dot computes them, for every stream and row of a workgroup.
+struct BlockW {
+    words: vec4<u32>,
+    sb: vec2<f32>,
+}
+
+fn block_load(r: u32, b: u32) -> BlockW {
     let blk = r * (K / 32u) + b;
-    let sb = w_sb[blk];
-    let k0 = b * 32u;
-    let words = w_q[blk];
-    var acc = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j = j + 1u) {
-        let word = words[j];
-        let lo = vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u);
-        let hi = vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u);
-        let w_lo = sb.x * vec4<f32>(lo) + sb.y;
-        let w_hi = sb.x * vec4<f32>(hi) + sb.y;
-        acc = acc + dots4(w_lo, k0 + 8u * j);
-        acc = acc + dots4(w_hi, k0 + 8u * j + 4u);
+    return BlockW(w_q[blk], w_sb[blk]);
+}
+
+fn block_chunk(bw: BlockW, c: u32) -> vec4<f32> {
+    let word = bw.words[c / 2u];
+    var q: vec4<u32>;
+    if c % 2u == 0u {
+        q = vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u);
+    } else {
+        q = vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u);
     }
-    return acc;
+    return bw.sb.x * vec4<f32>(q) + bw.sb.y;
 }

@@ -28,21 +28,24 @@ fn block_dot(r: u32, b: u32) -> f32 {
 }
 
 //! BATCH
-// block_dot for matvec_batch.wgsl's four streams: component s is
-// block_dot(r, b) over stream s's input, in the same order.
-fn block_dot4(r: u32, b: u32) -> vec4<f32> {
+// For matvec_batch.wgsl: block b of row r loaded once (`block_load`), then
+// its weights 4c … 4c + 3 (`block_chunk`, c = 0 … 7) computed exactly as
+// block_dot computes them, for every stream and row of a workgroup.
+struct BlockW {
+    lo: vec4<u32>,
+    hi: vec4<u32>,
+    d: f32,
+}
+
+fn block_load(r: u32, b: u32) -> BlockW {
     let blk = r * (K / 32u) + b;
-    let d = w_s[blk];
-    let k0 = b * 32u;
-    var acc = vec4<f32>(0.0);
-    for (var half = 0u; half < 2u; half = half + 1u) {
-        let words = w_q[2u * blk + half];
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let word = words[j];
-            let bytes = vec4<u32>(word << 24u, word << 16u, word << 8u, word);
-            let q = bitcast<vec4<i32>>(bytes) >> vec4<u32>(24u);
-            acc = acc + dots4(d * vec4<f32>(q), k0 + 16u * half + 4u * j);
-        }
-    }
-    return acc;
+    return BlockW(w_q[2u * blk], w_q[2u * blk + 1u], w_s[blk]);
+}
+
+fn block_chunk(bw: BlockW, c: u32) -> vec4<f32> {
+    let words = select(bw.lo, bw.hi, c >= 4u);
+    let word = words[c % 4u];
+    let bytes = vec4<u32>(word << 24u, word << 16u, word << 8u, word);
+    let q = bitcast<vec4<i32>>(bytes) >> vec4<u32>(24u);
+    return bw.d * vec4<f32>(q);
 }
