@@ -34,7 +34,7 @@ pub struct TranscribeArgs {
     /// at quiet points into segments of at most 50 s, run as parallel
     /// streams and are written in order. Default: 16 on a hardware GPU,
     /// else 1 (each file one stream, one after another: exactly the
-    /// single-stream result).
+    /// single-stream result); never more than the inputs' segments.
     #[arg(long)]
     pub parallel: Option<usize>,
 }
@@ -329,18 +329,44 @@ fn session_on<T: WithSession>(
 /// software one (lavapipe), the CPU is the limit and one stream is as fast.
 pub const DEFAULT_PARALLEL_STREAMS: usize = 16;
 
+/// How many segments `--parallel` would cut the inputs into, from the
+/// durations their containers announce (stdin and files that announce
+/// none count as many as there could be streams).
+fn estimated_segments(inputs: &[String]) -> usize {
+    use stt_model::segment::{FILE_SEGMENT_TARGET_S, FILE_SEGMENT_WINDOW_S};
+    inputs
+        .iter()
+        .map(|input| {
+            let duration = (input != "-")
+                .then(|| AudioStream::from_path(Path::new(input)).ok())
+                .flatten()
+                .and_then(|s| s.duration_seconds());
+            match duration {
+                Some(d) if d <= FILE_SEGMENT_TARGET_S + FILE_SEGMENT_WINDOW_S => 1,
+                Some(d) => (d / (FILE_SEGMENT_TARGET_S - FILE_SEGMENT_WINDOW_S)).ceil() as usize,
+                None => stt_wgpu::engine::MAX_STREAMS,
+            }
+        })
+        .fold(0usize, usize::saturating_add)
+        .max(1)
+}
+
 pub fn run(args: TranscribeArgs) -> Result<bool> {
     let inputs = expand_inputs(&args.inputs)?;
     if args.parallel == Some(0) {
         bail!("--parallel 0: at least one stream");
     }
     let loaded = load(&args.engine)?;
+    // No more streams than segments: one short file stays one stream (the
+    // single-stream result, no extra memory).
+    let segments = estimated_segments(&inputs);
     let gpu = gpu_engine(&loaded, &args.engine, |caps| {
-        args.parallel.unwrap_or(if caps.software {
+        let wanted = args.parallel.unwrap_or(if caps.software {
             1
         } else {
             DEFAULT_PARALLEL_STREAMS
-        })
+        });
+        wanted.min(segments)
     })?;
     let gpu = match gpu {
         Some(g) if g.streams() > 1 => return crate::parallel::run(loaded, g, &inputs, &args),
