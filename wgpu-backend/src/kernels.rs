@@ -20,6 +20,7 @@ pub const ATTENTION_MERGE: &str = include_str!("kernels/attention_merge.wgsl");
 pub const READ_BANDWIDTH: &str = include_str!("kernels/read_bandwidth.wgsl");
 const MATVEC: &str = include_str!("kernels/matvec.wgsl");
 const MATVEC_BATCH: &str = include_str!("kernels/matvec_batch.wgsl");
+const MATVEC_COMMON: &str = include_str!("kernels/matvec_common.wgsl");
 const WEIGHTS_F32: &str = include_str!("kernels/weights_f32.wgsl");
 const WEIGHTS_F16: &str = include_str!("kernels/weights_f16.wgsl");
 const WEIGHTS_F16_PACKED: &str = include_str!("kernels/weights_f16_packed.wgsl");
@@ -216,6 +217,7 @@ fn matvec_kernel(kernel: &str, format: GpuFormat, features: ShaderFeatures, batc
         REDUCE_WORKGROUP
     });
     let source = kernel
+        .replacen("\n//! MATVEC_COMMON\n", &format!("\n{MATVEC_COMMON}\n"), 1)
         .replacen("\n//! WEIGHTS\n", &format!("\n{weights}\n"), 1)
         .replacen("\n//! REDUCE\n", &format!("\n{reduce}\n"), 1);
     let source = if format == GpuFormat::F16 && features.f16 {
@@ -488,7 +490,7 @@ mod tests {
                         matvec_batch_source(format, ShaderFeatures { f16, subgroups }),
                     ] {
                         assert!(!src.contains("//! WEIGHTS") && !src.contains("//! REDUCE"));
-                        assert!(!src.contains("//! BATCH"));
+                        assert!(!src.contains("//! BATCH") && !src.contains("//! MATVEC_COMMON"));
                         let module = naga::front::wgsl::parse_str(&src)
                             .unwrap_or_else(|e| panic!("{format:?} f16={f16} sg={subgroups}: {e}"));
                         naga::valid::Validator::new(

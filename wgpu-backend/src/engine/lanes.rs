@@ -118,18 +118,6 @@ pub fn lanes(engine: GpuStepper, max_in_flight: usize) -> Vec<Lane> {
         .collect()
 }
 
-impl Lane {
-    /// This lane's stream in the engine.
-    pub fn stream(&self) -> usize {
-        self.stream
-    }
-
-    /// Runs `f` on the shared engine (capabilities, sizes).
-    pub fn with_engine<T>(&self, f: impl FnOnce(&GpuStepper) -> T) -> T {
-        f(&self.shared.borrow().engine)
-    }
-}
-
 impl LmStepper for Lane {
     fn submit(&mut self, text: TextInput, audio_codes: &[u32]) -> stt_model::Result<()> {
         let mut s = self.shared.borrow_mut();

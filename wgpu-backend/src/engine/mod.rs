@@ -140,11 +140,6 @@ pub struct PendingBatch {
 }
 
 impl PendingBatch {
-    /// The streams that stepped in this batch, in submission order.
-    pub fn streams(&self) -> impl Iterator<Item = usize> + '_ {
-        self.streams.iter().map(|&(s, _)| s)
-    }
-
     /// Waits for the results: each stepping stream's output, in the order
     /// they were submitted, and the staging buffer (for
     /// [`GpuStepper::return_staging`]).

@@ -38,30 +38,12 @@
 // CPU reference: candle's matmul / rms_norm / silu as moshi calls them;
 // differences are summation order only (f32): ~1e-6 relative.
 
-override K: u32;
-override ROWS: u32;
-override INPUT_MODE: u32 = 0u;
-override RESIDUAL: bool = false;
-override Y_OFFSET: u32 = 0u;
-override EPS: f32 = 1e-8;
-override HEAD_DIM: u32 = 1u;
-override SPLITS: u32 = 1u;
-override GATED_OUT: bool = false;
-override X_STRIDE4: u32 = 0u;
-override ALPHA_STRIDE4: u32 = 0u;
-override Y_STRIDE: u32 = 0u;
+//! MATVEC_COMMON
 
-const WG: u32 = 256u;
-// Lanes per row (8, 16 or 32; ≤ the subgroup size with subgroups); the
-// workgroup computes WG / LANES rows. The host uses 8 unless told (more
-// lanes mean more workgroups, each paying the prologue: slower on an H100
-// and on lavapipe, see matvec.rs).
-override LANES: u32 = 8u;
+// The workgroup computes WG / LANES rows. The host uses 8 lanes unless
+// told (more lanes mean more workgroups, each paying the prologue: slower
+// on an H100 and on lavapipe, see matvec.rs).
 const MAX_ROWS_PER_WG: u32 = 32u;
-
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> alpha: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 const CACHE: u32 = 2048u;
 
@@ -73,7 +55,6 @@ var<private> norm_m: f32;
 // vec4 of padding after each 32-block: the LANES lanes of a row read
 // blocks b, b + 1, … at once, and unpadded those sit 32 floats apart, all
 // in one memory bank (an 8-way conflict on every read).
-const XIN_STRIDE: u32 = 9u;
 var<workgroup> xin: array<vec4<f32>, CACHE / 32u * XIN_STRIDE>;
 // Mode 3: each (head, split)'s (m, l), then its weight; H · SPLITS ≤
 // MAX_SPLIT_WEIGHTS (all workgroup memory stays under WebGPU's 16 KiB).

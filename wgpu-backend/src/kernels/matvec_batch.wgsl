@@ -35,37 +35,16 @@
 // CPU reference: candle's matmul / rms_norm / silu as moshi calls them, per
 // stream; f32 summation order differences only (~1e-6 relative).
 
-override K: u32;
-override ROWS: u32;
-override INPUT_MODE: u32 = 0u;
-override RESIDUAL: bool = false;
-override Y_OFFSET: u32 = 0u;
-override EPS: f32 = 1e-8;
-override GATED_OUT: bool = false;
-override LANES: u32 = 8u;
-override X_STRIDE4: u32 = 0u;
-override ALPHA_STRIDE4: u32 = 0u;
-override Y_STRIDE: u32 = 0u;
-// Unused here (matvec.wgsl's mode 3); declared so both kernels take the
-// same constants.
-override HEAD_DIM: u32 = 1u;
-override SPLITS: u32 = 1u;
+//! MATVEC_COMMON
 
-const WG: u32 = 256u;
 const STREAMS: u32 = 4u;
 const ROWS_PER_INVOCATION: u32 = 4u;
 // Row slots at the fewest lanes (8) times the rows each invocation takes.
 const MAX_ROWS_PER_WG: u32 = 128u;
 
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> alpha: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
 // Inputs per stream and tile (a multiple of 32 · 32 lanes, so each lane
 // visits its blocks in matvec.wgsl's order whatever the tiling).
 const CACHE: u32 = 1024u;
-// As matvec.wgsl: one vec4 of padding after each 32-block (bank spread).
-const XIN_STRIDE: u32 = 9u;
 const TILE_VEC4: u32 = CACHE / 32u * XIN_STRIDE;
 // Stream s's tile at s · TILE_VEC4.
 var<workgroup> xin: array<vec4<f32>, STREAMS * TILE_VEC4>;
