@@ -192,7 +192,7 @@ impl Engine {
             Session::new(&config, mimi, stepper, Some(std::sync::Arc::new(tokenizer)));
         session.stepper_mut().set_sampling(sampling);
         let mut inner = Inner {
-            transcript: Transcript::new(session.delay_steps()),
+            transcript: Transcript::new(),
             session,
             emit,
             source: String::new(),
@@ -309,7 +309,7 @@ impl Inner {
     /// A new stream: fresh session and transcript.
     async fn begin(&mut self, source: String) -> Result<(), JsValue> {
         self.session.reset().await.map_err(core_error)?;
-        self.transcript = Transcript::new(self.session.delay_steps());
+        self.transcript = Transcript::new();
         self.source = source;
         self.started_s = now_s();
         Ok(())

@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use stt_model::audio::AudioError;
 use stt_model::config::{FRAME_SAMPLES, SAMPLE_RATE_HZ};
-use stt_model::segment::{segments, FILE_SEGMENT_TARGET_S, FILE_SEGMENT_WINDOW_S};
+use stt_model::segment::SegmentPlan;
 use stt_model::session::FILE_MIMI_CHUNK_FRAMES;
 use stt_model::{block_on, LmStepper, Session, Transcript};
 use stt_wgpu::engine::lanes::{lanes, Lane};
@@ -93,12 +93,14 @@ struct Schedule<'a> {
     closed: bool,
     /// Seconds of audio decoded so far.
     audio_s: f64,
+    /// Where the model's inputs are cut.
+    plan: SegmentPlan,
 }
 
 impl<'a> Schedule<'a> {
     /// The next segment to run, opening inputs as needed; None when all
     /// are taken.
-    fn next_segment(&mut self, delay_steps: usize) -> Option<Running> {
+    fn next_segment(&mut self) -> Option<Running> {
         while self.queue.is_empty() && self.next_input < self.inputs.len() {
             let i = self.next_input;
             self.next_input += 1;
@@ -110,7 +112,7 @@ impl<'a> Schedule<'a> {
                 }
                 Ok((pcm, warning)) => {
                     self.audio_s += pcm.len() as f64 / SAMPLE_RATE_HZ as f64;
-                    let segs = segments(&pcm, FILE_SEGMENT_TARGET_S, FILE_SEGMENT_WINDOW_S);
+                    let segs = self.plan.cut(&pcm);
                     self.queue.extend((0..segs.len()).map(|p| (i, p)));
                     InputState::Open(Box::new(OpenInput {
                         pcm: Arc::new(pcm),
@@ -137,7 +139,7 @@ impl<'a> Schedule<'a> {
             pcm: open.pcm.clone(),
             range: open.segments[part].clone(),
             pushed: 0,
-            transcript: Transcript::new(delay_steps),
+            transcript: Transcript::new(),
         })
     }
 
@@ -224,6 +226,7 @@ pub(crate) fn run(
         out: Output::new(args, inputs.len())?,
         closed: false,
         audio_s: 0.0,
+        plan: SegmentPlan::for_model(&loaded.model.config),
     };
     let started = Instant::now();
     let chunk = FILE_MIMI_CHUNK_FRAMES * FRAME_SAMPLES;
@@ -232,7 +235,7 @@ pub(crate) fn run(
         let mut busy = false;
         for (session, slot) in sessions.iter_mut().zip(running.iter_mut()) {
             if slot.is_none() {
-                *slot = schedule.next_segment(session.delay_steps());
+                *slot = schedule.next_segment();
                 if slot.is_some() {
                     block_on(session.reset())?;
                 }

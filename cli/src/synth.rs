@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use candle_core::{DType, Device, Shape, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
-use stt_model::config::Config;
+use stt_model::config::{Config, END_OF_TURN_HEADS};
 use stt_model::model::CONFIG_FILE;
 use stt_model::tokenizer;
 use stt_model::weights::quant::QuantType;
@@ -31,6 +31,12 @@ pub enum Preset {
     Mid,
     /// The real stt-1b-en_fr architecture (d_model 2048, 16 layers).
     Full,
+    /// stt-2.6b-en's shape at d_model 256 (4 heads of 64, 3 layers), with
+    /// its vocabulary, context, delay, silence prefix and no end-of-turn
+    /// heads: seconds to run, for tests.
+    EnTiny,
+    /// The real stt-2.6b-en architecture (d_model 2048, 32 heads, 48 layers).
+    EnFull,
 }
 
 impl Preset {
@@ -39,12 +45,27 @@ impl Preset {
             Preset::Tiny => Config::sized(256, 4, 2),
             Preset::Mid => Config::sized(512, 8, 4),
             Preset::Full => Config::stt_1b_en_fr(),
+            Preset::EnTiny => Config {
+                dim: 256,
+                num_heads: 4,
+                num_layers: 3,
+                ..Config::stt_2b6_en()
+            },
+            Preset::EnFull => Config::stt_2b6_en(),
         };
         // Upstream's config.json does not list the extra heads: moshi is told
         // by the caller, we look for them in the weights.
         c.extra_heads_num_heads = None;
         c.extra_heads_dim = None;
         c
+    }
+
+    /// End-of-turn heads the published checkpoint of this shape has.
+    pub fn extra_heads(self) -> usize {
+        match self {
+            Preset::Tiny | Preset::Mid | Preset::Full => END_OF_TURN_HEADS,
+            Preset::EnTiny | Preset::EnFull => 0,
+        }
     }
 }
 
@@ -65,16 +86,20 @@ pub struct SynthArgs {
     /// GGUF files to write as well (comma-separated: q4_0,q4_k,q8_0).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub gguf: Vec<crate::args::BlockQuant>,
-    /// Leave out the end-of-turn heads.
+    /// End-of-turn heads to write (default: as the preset's published
+    /// checkpoint: 4 for stt-1b-en_fr, none for stt-2.6b-en). A count
+    /// other than 4 is written into config.json.
     #[arg(long)]
-    pub no_extra_heads: bool,
+    pub extra_heads: Option<usize>,
 }
 
 pub fn run(args: SynthArgs) -> Result<bool> {
     let mut opts = SynthOptions::new(args.preset, args.seed);
     opts.lm_dtype = args.lm_dtype.into();
     opts.gguf = args.gguf.into_iter().map(QuantType::from).collect();
-    opts.extra_heads = !args.no_extra_heads;
+    if let Some(n) = args.extra_heads {
+        opts.extra_heads = n;
+    }
     synth(&args.out, &opts)?;
     Ok(true)
 }
@@ -87,8 +112,8 @@ pub struct SynthOptions {
     pub lm_dtype: StDtype,
     /// GGUF files to write, from the same values.
     pub gguf: Vec<QuantType>,
-    /// Write the end-of-turn heads (upstream's -candle checkpoint has them).
-    pub extra_heads: bool,
+    /// End-of-turn heads to write (upstream's stt-1b-en_fr-candle has 4).
+    pub extra_heads: usize,
     /// Scale of `text_linear` rows 3 (pad) and 0 (end of padding). Plain
     /// random weights never pick these two among 8000 tokens, and without
     /// them moshi never emits a word.
@@ -105,7 +130,7 @@ impl SynthOptions {
             seed,
             lm_dtype: StDtype::BF16,
             gguf: vec![],
-            extra_heads: true,
+            extra_heads: preset.extra_heads(),
             pad_logit_scale: 3.5,
             end_of_padding_logit_scale: 3.2,
             codebook_std: 0.005,
@@ -279,6 +304,11 @@ pub fn mimi_values(opts: &SynthOptions, spec: &TensorSpec) -> Vec<f32> {
 pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut cfg = opts.preset.config();
+    // Upstream's config.json does not count the heads (moshi assumes 4 when
+    // told to load them); another count has to be written down.
+    if opts.extra_heads > 0 && opts.extra_heads != END_OF_TURN_HEADS {
+        cfg.extra_heads_num_heads = Some(opts.extra_heads);
+    }
     cfg.other.insert(
         stt_model::config::SYNTHETIC_MARKER.into(),
         serde_json::Value::Bool(true),
@@ -311,7 +341,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<()> {
     }
     mimi.finish()?;
 
-    let specs = lm_specs(&cfg, opts.extra_heads)?;
+    let specs = lm_specs(&cfg, opts.extra_heads > 0)?;
     let mut st = SafetensorsWriter::new(
         create(stt_model::config::UPSTREAM_LM_FILE)?,
         opts.lm_dtype,
@@ -324,7 +354,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<()> {
             GgufWriter::new(
                 create(gguf_file_name(ty))?,
                 ty,
-                "stt-web synthetic stt-1b-en_fr",
+                "stt-web synthetic Kyutai STT",
                 &specs,
             )
         })

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use stt_model::audio::AudioStream;
 use stt_model::mimi::MimiBackend;
+use stt_model::segment::SegmentPlan;
 use stt_model::{block_on, LmStepper, Model, Session, Transcript};
 use stt_wgpu::mimi::{AnyMimi, GpuMimiEncoder};
 
@@ -137,7 +138,7 @@ pub(crate) fn transcribe_one<S: LmStepper, M: MimiBackend>(
     let mut stream = open_input(input)?;
     block_on(session.reset())?;
     session.set_mimi_chunk_frames(stt_model::session::FILE_MIMI_CHUNK_FRAMES);
-    let mut transcript = Transcript::new(session.delay_steps());
+    let mut transcript = Transcript::new();
     let bar = indicatif::ProgressBar::new(
         stream
             .duration_seconds()
@@ -219,6 +220,9 @@ impl Loaded {
                 self.dir.display(),
                 self.started.elapsed().as_secs_f64()
             );
+            if !self.model.lm.has_end_of_turn_heads() {
+                eprintln!("note: this checkpoint has no end-of-turn heads: no end-of-turn marks");
+            }
         }
     }
 }
@@ -332,8 +336,7 @@ pub const DEFAULT_PARALLEL_STREAMS: usize = 16;
 /// How many segments `--parallel` would cut the inputs into, from the
 /// durations their containers announce (stdin and files that announce
 /// none count as many as there could be streams).
-fn estimated_segments(inputs: &[String]) -> usize {
-    use stt_model::segment::{FILE_SEGMENT_TARGET_S, FILE_SEGMENT_WINDOW_S};
+fn estimated_segments(inputs: &[String], plan: &SegmentPlan) -> usize {
     inputs
         .iter()
         .map(|input| {
@@ -341,11 +344,7 @@ fn estimated_segments(inputs: &[String]) -> usize {
                 .then(|| AudioStream::from_path(Path::new(input)).ok())
                 .flatten()
                 .and_then(|s| s.duration_seconds());
-            match duration {
-                Some(d) if d <= FILE_SEGMENT_TARGET_S + FILE_SEGMENT_WINDOW_S => 1,
-                Some(d) => (d / (FILE_SEGMENT_TARGET_S - FILE_SEGMENT_WINDOW_S)).ceil() as usize,
-                None => stt_wgpu::engine::MAX_STREAMS,
-            }
+            duration.map_or(stt_wgpu::engine::MAX_STREAMS, |d| plan.estimate(d))
         })
         .fold(0usize, usize::saturating_add)
         .max(1)
@@ -359,7 +358,7 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
     let loaded = load(&args.engine)?;
     // No more streams than segments: one short file stays one stream (the
     // single-stream result, no extra memory).
-    let segments = estimated_segments(&inputs);
+    let segments = estimated_segments(&inputs, &SegmentPlan::for_model(&loaded.model.config));
     let gpu = gpu_engine(&loaded, &args.engine, |caps| {
         let wanted = args.parallel.unwrap_or(if caps.software {
             1

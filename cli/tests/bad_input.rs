@@ -343,3 +343,130 @@ fn quantize_at_load_on_the_cpu_backend_is_refused() {
     ]);
     expect_error(&o, "--quantize applies to the GPU engine");
 }
+
+/// Overwrites the first value of `tensor` in the f32 safetensors `file`.
+fn poison_safetensors(file: &Path, tensor: &str, value: f32) {
+    let f = SafetensorsFile::from_shards("x", Shards::from_path(file).unwrap()).unwrap();
+    let at = f.entries()[tensor].start as usize + 4 * 5;
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// A NaN or an infinity in a weight is refused at load with the tensor's
+/// name, on both engines, for the LM and for Mimi (one such value would
+/// silently turn every later step into NaN).
+#[test]
+fn non_finite_weights_are_refused_by_name() {
+    let d = model_copy("nan_lm");
+    let victim = "transformer.layers.1.self_attn.in_proj_weight";
+    poison_safetensors(&d.join("model.safetensors"), victim, f32::NAN);
+    let loona = common::fixture("loona.mp3");
+    expect_error(&transcribe(&d, "model.safetensors", &loona), victim);
+    let gpu = stt(&[
+        "transcribe",
+        loona.to_str().unwrap(),
+        "--model",
+        d.to_str().unwrap(),
+        "--backend",
+        "gpu",
+    ]);
+    if !gpu.stderr.contains("adapter") || common::gpu_required() {
+        expect_error(&gpu, victim);
+    }
+
+    let d = model_copy("inf_mimi");
+    let cfg = stt_model::Config::from_json(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+    let victim = "encoder.model.0.conv.conv.weight";
+    poison_safetensors(&d.join(&cfg.mimi_name), victim, f32::INFINITY);
+    expect_error(&transcribe(&d, "model.safetensors", &loona), victim);
+}
+
+/// A Q4_K block whose f16 scale is NaN: refused by name by the CPU's
+/// quantized loader and by the GPU's repacker.
+#[test]
+fn non_finite_gguf_scale_is_refused_by_name() {
+    use stt_model::weights::gguf::GgufFile;
+    let d = model_copy("nan_gguf");
+    let path = d.join("model-q4k.gguf");
+    std::fs::copy(tiny().join("model-q4k.gguf"), &path).unwrap();
+    let victim = "transformer.layers.0.gating.linear_in.weight";
+    let f = GgufFile::from_shards("x", Shards::from_path(&path).unwrap()).unwrap();
+    let info = &f.content().tensor_infos[victim];
+    assert_eq!(
+        info.ggml_dtype,
+        candle_core::quantized::GgmlDType::Q4K,
+        "the tiny model's Q4_K file stores this matrix as Q4_K"
+    );
+    // The third block's d.
+    let at = (f.content().tensor_data_offset + info.offset) as usize + 2 * 144;
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at..at + 2].copy_from_slice(&0x7E00u16.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let loona = common::fixture("loona.mp3");
+    expect_error(&transcribe(&d, "model-q4k.gguf", &loona), victim);
+    let gpu = stt(&[
+        "transcribe",
+        loona.to_str().unwrap(),
+        "--model",
+        d.to_str().unwrap(),
+        "--lm",
+        "model-q4k.gguf",
+        "--backend",
+        "gpu",
+    ]);
+    if !gpu.stderr.contains("adapter") || common::gpu_required() {
+        expect_error(&gpu, victim);
+    }
+}
+
+/// Every weight file cut at 24 seeded random points (and at 0 and 1 byte
+/// short): loading the model and its CPU session gives an error, never a
+/// panic. In process, so that hundreds of cuts take seconds.
+#[test]
+fn weights_truncated_anywhere_give_an_error() {
+    let cfg =
+        stt_model::Config::from_json(&std::fs::read(tiny().join("config.json")).unwrap()).unwrap();
+    let d = common::scratch("truncations");
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut cuts_tried = 0;
+    for file in [
+        "model.safetensors",
+        "model-q4k.gguf",
+        "model-q80.gguf",
+        cfg.mimi_name.as_str(),
+    ] {
+        for e in std::fs::read_dir(tiny()).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        let lm = if file == cfg.mimi_name {
+            "model-q4k.gguf"
+        } else {
+            file
+        };
+        let whole = std::fs::read(tiny().join(file)).unwrap();
+        let mut cuts = vec![0, whole.len() - 1];
+        cuts.extend((0..24).map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % whole.len() as u64) as usize
+        }));
+        for cut in cuts {
+            std::fs::write(d.join(file), &whole[..cut]).unwrap();
+            let loaded = std::panic::catch_unwind(|| {
+                stt_model::Model::from_dir(&d, Some(lm)).and_then(|m| m.cpu_session().map(|_| ()))
+            });
+            match loaded {
+                Ok(Err(e)) => assert!(!e.to_string().is_empty()),
+                Ok(Ok(())) => panic!("{file} cut at {cut} of {} bytes loaded", whole.len()),
+                Err(_) => panic!("{file} cut at {cut} of {} bytes: panic", whole.len()),
+            }
+            cuts_tried += 1;
+        }
+    }
+    eprintln!("{cuts_tried} truncated files, each a clean error");
+}

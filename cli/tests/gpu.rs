@@ -211,6 +211,39 @@ fn mid_f32_matches_cpu() {
     compare("mid f32", &model, &mut cpu, STEPS);
 }
 
+/// stt-2.6b-en's shape (4 heads of 64, 4000-token vocabulary, a 375-step
+/// context, no end-of-turn heads): f32 past the ring wrap, and Q4_K.
+#[test]
+fn stt_2b6_en_shape_matches_cpu() {
+    let dir = common::en_tiny_model();
+    let model = Model::from_dir(dir, Some("model.safetensors")).unwrap();
+    assert_eq!(model.config.context, 375);
+    let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
+    assert!(!cpu.has_end_of_turn());
+    compare("stt-2.6b-en shape f32", &model, &mut cpu, 450);
+    let model = Model::from_dir(dir, Some("model-q4k.gguf")).unwrap();
+    let mut cpu = CpuStepper::load_dequantized(&model.lm, &model.config, &Device::Cpu).unwrap();
+    compare("stt-2.6b-en shape Q4_K", &model, &mut cpu, QUANTIZED_STEPS);
+}
+
+/// A checkpoint with six end-of-turn heads (config.json says so) runs on
+/// both engines, all six probabilities per step.
+#[test]
+fn six_end_of_turn_heads_match_cpu() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stt-tiny-6heads");
+    let mut o = SynthOptions::new(Preset::Tiny, 5);
+    o.lm_dtype = StDtype::F32;
+    o.extra_heads = 6;
+    common::make_once(&dir, &o);
+    let model = Model::from_dir(&dir, Some("model.safetensors")).unwrap();
+    assert_eq!(model.config.end_of_turn_heads().0, 6);
+    let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
+    let codes = codes(model.config.n_q, model.config.card as u32, 3);
+    let pad = vec![model.config.audio_pad_token(); model.config.n_q];
+    assert_eq!(run(&mut cpu, &codes, &pad)[0].end_of_turn.len(), 6);
+    compare("six end-of-turn heads", &model, &mut cpu, QUANTIZED_STEPS);
+}
+
 /// Quantizing the f32 safetensors at load gives the very same GPU weights
 /// as loading the GGUF `stt-cli synth`/`quantize` wrote from them (same
 /// quantizer, same repacking): outputs must be bit-identical.
@@ -273,6 +306,38 @@ fn buffer_over_the_binding_limit_is_refused_by_name() {
         Err(GpuError::NoAdapter(_)) if std::env::var("STT_REQUIRE_GPU").as_deref() != Ok("1") => {}
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a 1 MiB binding limit should refuse the 8 MB text embedding"),
+    }
+}
+
+/// More end-of-turn heads than argmax_heads.wgsl has invocations: refused
+/// with an error that says so (the CPU runs any count).
+#[test]
+fn too_many_end_of_turn_heads_are_refused_by_the_engine() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stt-tiny-300heads");
+    let mut o = SynthOptions::new(Preset::Tiny, 6);
+    o.extra_heads = 300;
+    common::make_once(&dir, &o);
+    let model = Model::from_dir(&dir, Some("model.safetensors")).unwrap();
+    let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
+    let pad = vec![model.config.audio_pad_token(); model.config.n_q];
+    assert_eq!(
+        run(&mut cpu, std::slice::from_ref(&pad), &pad)[0]
+            .end_of_turn
+            .len(),
+        300
+    );
+    match block_on(GpuStepper::new(
+        model.lm.clone(),
+        &model.config,
+        GpuOptions::default(),
+    )) {
+        Err(GpuError::Unsupported(m)) => {
+            assert!(m.contains("300 end-of-turn heads"), "{m}");
+            eprintln!("refused: {m}");
+        }
+        Err(GpuError::NoAdapter(_)) if !common::gpu_required() => {}
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("300 end-of-turn heads exceed the argmax workgroup"),
     }
 }
 

@@ -13,8 +13,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use stt_model::config::SAMPLE_RATE_HZ;
-use stt_model::segment::{segments, FILE_SEGMENT_TARGET_S, FILE_SEGMENT_WINDOW_S};
+use stt_model::config::{FRAME_SAMPLES, SAMPLE_RATE_HZ};
+use stt_model::segment::SegmentPlan;
+use stt_model::Model;
 
 /// `stt-cli transcribe --format json` words as (text, start, end).
 fn transcribe(
@@ -102,13 +103,46 @@ fn long_recording_is_cut_at_a_pause_and_loses_no_word() {
     // short enough for CPU Vulkan.
     let french = common::clip_24k("sample_fr_hibiki_crepes.mp3");
     pcm.extend_from_slice(&french[..12 * SAMPLE_RATE_HZ as usize]);
-    let long = dir.join("long.wav");
-    write_wav(&long, &pcm);
-    let segs = segments(&pcm, FILE_SEGMENT_TARGET_S, FILE_SEGMENT_WINDOW_S);
-    assert!(segs.len() >= 2, "{} s make one segment", pcm.len() / 24000);
+    let segs = cut_words_equal_segments_alone(model, &dir, &pcm);
     // The cut falls in the silence between the clips.
     let bria = common::clip_24k("bria.mp3").len();
     assert!(segs[0].end > bria && segs[0].end < bria + SAMPLE_RATE_HZ as usize);
+}
+
+/// stt-2.6b-en's shape: a 30 s context, so the 45 s clip is cut into
+/// segments of at most 25.4 s (`SegmentPlan`), each within the context
+/// with the 1 s prefix and 3.5 s flush; words equal each segment alone.
+#[test]
+fn stt_2b6_en_shape_cuts_within_its_context() {
+    let model = common::en_tiny_model();
+    let dir = common::scratch("parallel_en");
+    let pcm = common::clip_24k("bria.mp3");
+    let segs = cut_words_equal_segments_alone(model, &dir, &pcm);
+    let config = Model::from_dir(model, Some("model.safetensors"))
+        .unwrap()
+        .config;
+    for r in &segs {
+        let frames = r.len().div_ceil(FRAME_SAMPLES) + 13 + 44;
+        assert!(frames <= config.context, "{frames} steps");
+    }
+}
+
+/// Transcribes `pcm` whole with `--parallel 4` and each of its segments
+/// (the model's `SegmentPlan`) alone: the words, moved by the segment
+/// starts, must be equal — none lost or repeated at a cut. Returns the
+/// segments.
+fn cut_words_equal_segments_alone(
+    model: &Path,
+    dir: &Path,
+    pcm: &[f32],
+) -> Vec<std::ops::Range<usize>> {
+    let config = Model::from_dir(model, Some("model.safetensors"))
+        .unwrap()
+        .config;
+    let long = dir.join("long.wav");
+    write_wav(&long, pcm);
+    let segs = SegmentPlan::for_model(&config).cut(pcm);
+    assert!(segs.len() >= 2, "{} s make one segment", pcm.len() / 24000);
     let mut parts = vec![];
     for (i, r) in segs.iter().enumerate() {
         let p = dir.join(format!("part{i}.wav"));
@@ -116,7 +150,7 @@ fn long_recording_is_cut_at_a_pause_and_loses_no_word() {
         parts.push(p);
     }
     let Some(whole) = transcribe(model, &[&long], 4) else {
-        return;
+        return segs;
     };
     let part_paths: Vec<&Path> = parts.iter().map(|p| p.as_path()).collect();
     let alone = transcribe(model, &part_paths, 1).expect("the adapter was found once");
@@ -143,4 +177,25 @@ fn long_recording_is_cut_at_a_pause_and_loses_no_word() {
         segs.len(),
         want.len()
     );
+    segs
+}
+
+/// A checkpoint without end-of-turn heads (stt-2.6b-en's) transcribes and
+/// says it has none: `end_of_turn_s` is null in JSON (not an empty list,
+/// which would read "no turn ended"), and `-v` notes it.
+#[test]
+fn checkpoint_without_end_of_turn_heads_says_so() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stt-cli"))
+        .args(["transcribe", "-v", "--model"])
+        .arg(common::en_tiny_model())
+        .args(["--backend", "cpu", "--format", "json"])
+        .arg(common::fixture("loona.mp3"))
+        .output()
+        .expect("stt-cli runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("no end-of-turn heads"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(v["end_of_turn_s"].is_null(), "{v}");
+    assert!(!v["words"].as_array().expect("words").is_empty(), "{v}");
 }

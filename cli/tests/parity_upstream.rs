@@ -483,6 +483,7 @@ fn compare_lm<S: LmStepper>(g: &Golden, model: &Model, mut session: Session<S>) 
             text_token,
             end_of_turn,
             text_logits,
+            ..
         } = e
         else {
             continue;

@@ -74,6 +74,8 @@ pub const SYNTHETIC_MARKER: &str = "stt_web_synthetic";
 pub const UPSTREAM_MIMI_FILE: &str = "mimi-pytorch-e351c8d8@125.safetensors";
 pub const UPSTREAM_TOKENIZER_FILE: &str = "tokenizer_en_fr_audio_8000.model";
 pub const UPSTREAM_LM_FILE: &str = "model.safetensors";
+/// The tokenizer of `kyutai/stt-2.6b-en(-candle)` (English only, 4000 pieces).
+pub const UPSTREAM_EN_TOKENIZER_FILE: &str = "tokenizer_en_audio_4000.model";
 
 impl Config {
     /// stt-1b-en_fr as published.
@@ -97,6 +99,27 @@ impl Config {
             extra_heads_num_heads: Some(END_OF_TURN_HEADS),
             extra_heads_dim: Some(END_OF_TURN_HEAD_WIDTH),
             other: serde_json::Map::new(),
+        }
+    }
+
+    /// stt-2.6b-en as published: the same width, twice the heads (of 64),
+    /// 48 layers, a 4000-piece English vocabulary, a 30 s context, text
+    /// 2.5 s behind the audio after 1 s of prepended silence, and no
+    /// end-of-turn heads.
+    pub fn stt_2b6_en() -> Self {
+        Self {
+            tokenizer_name: UPSTREAM_EN_TOKENIZER_FILE.to_string(),
+            text_card: 4000,
+            num_heads: 32,
+            num_layers: 48,
+            context: 375,
+            stt_config: SttConfig {
+                audio_silence_prefix_seconds: 1.0,
+                audio_delay_seconds: 2.5,
+            },
+            extra_heads_num_heads: None,
+            extra_heads_dim: None,
+            ..Self::stt_1b_en_fr()
         }
     }
 
@@ -143,6 +166,17 @@ impl Config {
         }
         if self.card == 0 || self.text_card <= TEXT_PAD_TOKEN as usize || self.context == 0 {
             return bad("card, text_card and context must be positive".into());
+        }
+        if self.extra_heads_num_heads == Some(0) || self.extra_heads_dim == Some(0) {
+            return bad("extra_heads_num_heads and extra_heads_dim must be positive".into());
+        }
+        if !(self.stt_config.audio_silence_prefix_seconds >= 0.0
+            && self.stt_config.audio_silence_prefix_seconds < 60.0)
+        {
+            return bad(format!(
+                "audio_silence_prefix_seconds {}",
+                self.stt_config.audio_silence_prefix_seconds
+            ));
         }
         if !(self.stt_config.audio_delay_seconds >= 0.0
             && self.stt_config.audio_delay_seconds < 60.0)
@@ -242,6 +276,25 @@ mod tests {
         assert_eq!(FRAME_RATE_HZ, 12.5);
         let back = Config::from_json(c.to_json().as_bytes()).unwrap();
         assert_eq!(back, c);
+        // stt-2.6b-en: 2.5 s × 12.5 Hz = 31.25 → 31 steps, as stt-rs truncates.
+        let en = Config::stt_2b6_en();
+        assert_eq!(en.asr_delay_in_tokens(), 31);
+        assert_eq!((en.dim / en.num_heads, en.ffn_hidden()), (64, 5632));
+        assert_eq!(Config::from_json(en.to_json().as_bytes()).unwrap(), en);
+    }
+
+    #[test]
+    fn stt_2b6_en_upstream_json() {
+        // The fields of kyutai/stt-2.6b-en's config.json.
+        let json = r#"{"mimi_name": "mimi-pytorch-e351c8d8@125.safetensors",
+            "tokenizer_name": "tokenizer_en_audio_4000.model", "card": 2048, "text_card": 4000,
+            "dim": 2048, "n_q": 32, "context": 375, "max_period": 100000.0, "num_heads": 32,
+            "num_layers": 48, "causal": true, "model_type": "stt",
+            "stt_config": {"audio_silence_prefix_seconds": 1.0, "audio_delay_seconds": 2.5}}"#;
+        let c = Config::from_json(json.as_bytes()).unwrap();
+        let mut want = Config::stt_2b6_en();
+        want.other = c.other.clone();
+        assert_eq!(c, want);
     }
 
     #[test]
@@ -264,6 +317,12 @@ mod tests {
         assert!(Config::from_json(b"not json").is_err());
         let mut c = Config::stt_1b_en_fr();
         c.num_heads = 3;
+        assert!(Config::from_json(c.to_json().as_bytes()).is_err());
+        let mut c = Config::stt_1b_en_fr();
+        c.extra_heads_dim = Some(0);
+        assert!(Config::from_json(c.to_json().as_bytes()).is_err());
+        let mut c = Config::stt_1b_en_fr();
+        c.stt_config.audio_silence_prefix_seconds = -1.0;
         assert!(Config::from_json(c.to_json().as_bytes()).is_err());
     }
 }

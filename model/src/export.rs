@@ -120,7 +120,8 @@ pub fn render(t: &Transcript, format: Format, source: &str) -> String {
                 "source": source,
                 "text": t.text(),
                 "words": t.words,
-                "end_of_turn_s": t.end_of_turn_s,
+                // null: the model has no end-of-turn heads (not "no turn ended").
+                "end_of_turn_s": t.has_end_of_turn().then_some(&t.end_of_turn_s),
             });
             s = serde_json::to_string_pretty(&v).expect("a JSON value always serialises");
             s.push('\n');
@@ -141,10 +142,11 @@ mod tests {
     use crate::session::Event;
 
     fn sample() -> Transcript {
-        let mut t = Transcript::new(6);
+        let mut t = Transcript::new();
         for (i, w) in ["Hello", "world"].iter().enumerate() {
             t.push(&Event::Step {
                 step_idx: 10 + 5 * i,
+                time_s: (4 + 5 * i) as f64 / 12.5,
                 text_token: 5,
                 end_of_turn: vec![],
                 text_logits: None,
@@ -174,6 +176,8 @@ mod tests {
         );
         let j: serde_json::Value = serde_json::from_str(&render(&t, Format::Json, "x")).unwrap();
         assert_eq!(j["words"][1]["text"], "world");
+        // The sample's steps carry no end-of-turn probabilities.
+        assert!(j["end_of_turn_s"].is_null());
         assert_eq!(render(&t, Format::Jsonl, "x").lines().count(), 2);
         assert_eq!(timestamp(3723.4567, ','), "01:02:03,457");
     }

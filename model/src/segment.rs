@@ -6,19 +6,69 @@
 //! earliest among equals) within `window` of `target` after the previous
 //! cut, at that frame's middle: speech rarely pauses on a fixed grid but
 //! nearly always within a few seconds, so no word is cut in two unless
-//! the window holds no pause at all. Segments stay below the model's
-//! 60 s context with the flush silence added (`FILE_SEGMENT_*`), so a
-//! segment's stream never wraps its KV cache.
+//! the window holds no pause at all. Segments stay within the model's
+//! context with the silence prefix and the flush added ([`SegmentPlan`]),
+//! so a segment's stream never wraps its KV cache.
 
 use std::ops::Range;
 
-use crate::config::{FRAME_SAMPLES, SAMPLE_RATE_HZ};
+use crate::config::{Config, FRAME_RATE_HZ, FRAME_SAMPLES, SAMPLE_RATE_HZ};
 
 /// Where a file's cuts aim: 45 s apart, moved to the quietest frame within
-/// ±5 s. The longest segment (50 s) plus the session's prefix and flush
-/// stays within the 60 s context.
+/// ±5 s, where the model's context allows (stt-1b-en_fr's 60 s does).
 pub const FILE_SEGMENT_TARGET_S: f64 = 45.0;
 pub const FILE_SEGMENT_WINDOW_S: f64 = 5.0;
+
+/// A model's cut plan: segments of at most `target_s + window_s`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentPlan {
+    pub target_s: f64,
+    pub window_s: f64,
+}
+
+impl SegmentPlan {
+    /// 45 ± 5 s where that fits; otherwise the longest segment is what the
+    /// context holds after the silence prefix, the flush (`delay + 1` s)
+    /// and three frames (the partial last frame, a cut at a frame's middle,
+    /// the window rounded to frames): stt-2.6b-en: 30 − 1 − 3.5 − 0.24 =
+    /// 25.26 s, with the same ±5 s window (a quarter of it for tiny
+    /// contexts).
+    pub fn for_model(cfg: &Config) -> Self {
+        let stt = &cfg.stt_config;
+        let longest = cfg.context as f64 / FRAME_RATE_HZ
+            - stt.audio_silence_prefix_seconds.max(0.0)
+            - (stt.audio_delay_seconds + 1.0)
+            - 3.0 / FRAME_RATE_HZ;
+        if longest >= FILE_SEGMENT_TARGET_S + FILE_SEGMENT_WINDOW_S {
+            return Self {
+                target_s: FILE_SEGMENT_TARGET_S,
+                window_s: FILE_SEGMENT_WINDOW_S,
+            };
+        }
+        // At least 2 frames either way, so that `segments` always progresses.
+        let longest = longest.max(4.0 / FRAME_RATE_HZ);
+        let window_s = FILE_SEGMENT_WINDOW_S.min(longest / 4.0);
+        Self {
+            target_s: longest - window_s,
+            window_s,
+        }
+    }
+
+    /// Segments of `pcm` under this plan ([`segments`]).
+    pub fn cut(&self, pcm: &[f32]) -> Vec<Range<usize>> {
+        segments(pcm, self.target_s, self.window_s)
+    }
+
+    /// About how many segments `seconds` of audio make (before decoding:
+    /// container durations).
+    pub fn estimate(&self, seconds: f64) -> usize {
+        if seconds <= self.target_s + self.window_s {
+            1
+        } else {
+            (seconds / (self.target_s - self.window_s)).ceil() as usize
+        }
+    }
+}
 
 /// Segment sample ranges of `pcm` (24 kHz), covering it in order without
 /// gaps or overlaps: one range when `pcm` is at most `target + window`
@@ -72,6 +122,36 @@ mod tests {
             }
         }
         pcm
+    }
+
+    #[test]
+    fn plans_fit_the_context() {
+        let one_b = SegmentPlan::for_model(&Config::stt_1b_en_fr());
+        assert_eq!((one_b.target_s, one_b.window_s), (45.0, 5.0));
+        let en = Config::stt_2b6_en();
+        let plan = SegmentPlan::for_model(&en);
+        assert_eq!(plan.window_s, 5.0);
+        assert!(plan.target_s > 20.0, "{plan:?}");
+        // Every segment of a long recording, as a session runs it: 1 s of
+        // prefix, the samples, the last frame completed, 44 flush frames
+        // (3.5 s): within the 375-step context. Silence puts every cut at
+        // its window's start, quiet frames at its end (the longest).
+        let frames = |s: f64| (s * FRAME_RATE_HZ).round() as usize;
+        let reach = frames(plan.target_s) + frames(plan.window_s);
+        let late_quiet: Vec<usize> = (0..7).map(|i| reach + i * (reach + 1)).collect();
+        for pcm in [signal(200.0, &[]), signal(200.0, &late_quiet)] {
+            let segs = plan.cut(&pcm);
+            assert!(segs.len() > 6);
+            for s in &segs[..segs.len() - 1] {
+                let steps = (SAMPLE_RATE_HZ as usize + s.len()).div_ceil(FRAME_SAMPLES) + 44;
+                assert!(steps <= en.context, "{steps} steps: {plan:?}");
+            }
+        }
+        let mut tiny = Config::stt_1b_en_fr();
+        tiny.context = 40;
+        let p = SegmentPlan::for_model(&tiny);
+        assert!(p.target_s > p.window_s && p.window_s > 0.0, "{p:?}");
+        assert!(p.cut(&signal(20.0, &[])).len() > 4);
     }
 
     #[test]

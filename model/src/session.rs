@@ -28,9 +28,11 @@ pub const FILE_MIMI_CHUNK_FRAMES: usize = 25;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// One LM step finished. `step_idx` counts from 1, as moshi's
-    /// `AsrMsg::Step` does.
+    /// `AsrMsg::Step` does; `time_s` is the audio time its text refers to
+    /// (steps past the delay, less the silence prefix, at least 0).
     Step {
         step_idx: usize,
+        time_s: f64,
         text_token: u32,
         end_of_turn: Vec<f32>,
         text_logits: Option<Vec<f32>>,
@@ -58,6 +60,9 @@ pub struct Session<S, M = MimiEncoder> {
     /// Frames Mimi encodes per call (1: as they arrive).
     mimi_chunk_frames: usize,
     prefix_samples: usize,
+    /// Seconds of prefix silence, taken off every time as upstream's
+    /// timestamp script does (`offset_seconds`).
+    time_offset_s: f64,
     audio_pad_token: u32,
     // Input side.
     pending_pcm: Vec<f32>,
@@ -88,6 +93,7 @@ impl<S: LmStepper, M: MimiBackend> Session<S, M> {
             flush_frames,
             mimi_chunk_frames: 1,
             prefix_samples,
+            time_offset_s: prefix_samples as f64 / SAMPLE_RATE_HZ as f64,
             audio_pad_token: cfg.audio_pad_token(),
             pending_pcm: Vec::with_capacity(2 * FRAME_SAMPLES),
             prefix_done: false,
@@ -286,8 +292,12 @@ impl<S: LmStepper, M: MimiBackend> Session<S, M> {
     fn on_output(&mut self, out: StepOutput, events: &mut Vec<Event>) {
         let token = out.text_token;
         self.steps_done += 1;
+        let time_s = (self.steps_done.saturating_sub(self.delay_steps) as f64 / FRAME_RATE_HZ
+            - self.time_offset_s)
+            .max(0.0);
         events.push(Event::Step {
             step_idx: self.steps_done,
+            time_s,
             text_token: token,
             end_of_turn: out.end_of_turn,
             text_logits: out.text_logits,
@@ -315,7 +325,7 @@ impl<S: LmStepper, M: MimiBackend> Session<S, M> {
             });
         }
         if token == TEXT_END_OF_PADDING_TOKEN {
-            let stop_s = (self.steps_done - self.delay_steps) as f64 / FRAME_RATE_HZ;
+            let stop_s = time_s;
             if self.unended_word {
                 self.unended_word = false;
                 events.push(Event::WordEnd { stop_s });

@@ -1,7 +1,6 @@
 //! Session events gathered into timed words and end-of-turn marks: what the
 //! TXT/SRT/VTT/JSON writers and the browser UI show.
 
-use crate::config::FRAME_RATE_HZ;
 use crate::session::Event;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -19,8 +18,10 @@ pub struct Transcript {
     /// Times (s) at which the 2 s end-of-turn head crossed 0.5, upstream's
     /// `--vad` rule (head 2, first probability > 0.5), rising edges only.
     pub end_of_turn_s: Vec<f64>,
+    /// A step carried end-of-turn probabilities: the model has the heads
+    /// (stt-2.6b-en has none, and says so rather than "no turn ended").
     #[serde(skip)]
-    delay_steps: usize,
+    end_of_turn_heads: bool,
     #[serde(skip)]
     in_turn_end: bool,
     #[serde(skip)]
@@ -32,21 +33,19 @@ pub const END_OF_TURN_HEAD: usize = 2;
 pub const END_OF_TURN_THRESHOLD: f32 = 0.5;
 
 impl Transcript {
-    pub fn new(delay_steps: usize) -> Self {
-        Self {
-            delay_steps,
-            ..Default::default()
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     pub fn push(&mut self, event: &Event) {
         match event {
             Event::Step {
-                step_idx,
+                time_s,
                 end_of_turn,
                 ..
             } => {
-                let t = step_idx.saturating_sub(self.delay_steps) as f64 / FRAME_RATE_HZ;
+                let t = *time_s;
+                self.end_of_turn_heads |= !end_of_turn.is_empty();
                 let eot = end_of_turn
                     .get(END_OF_TURN_HEAD)
                     .is_some_and(|&p| p > END_OF_TURN_THRESHOLD);
@@ -83,6 +82,13 @@ impl Transcript {
             end_s: w.end_s + offset_s,
         }));
         (self.end_of_turn_s).extend(part.end_of_turn_s.iter().map(|t| t + offset_s));
+        self.end_of_turn_heads |= part.end_of_turn_heads;
+    }
+
+    /// Whether the model gave end-of-turn probabilities (false for a
+    /// checkpoint without the heads, or before any step).
+    pub fn has_end_of_turn(&self) -> bool {
+        self.end_of_turn_heads
     }
 
     pub fn text(&self) -> String {

@@ -43,6 +43,20 @@ pub fn tiny_model() -> &'static Path {
     })
 }
 
+/// stt-2.6b-en's shape at tiny size (`Preset::EnTiny`): f32
+/// `model.safetensors` and a Q4_K GGUF, no end-of-turn heads. Seed 4.
+pub fn en_tiny_model() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stt-en-tiny-seed4");
+        let mut o = SynthOptions::new(Preset::EnTiny, 4);
+        o.lm_dtype = StDtype::F32;
+        o.gguf = vec![QuantType::Q4K];
+        make_once(&dir, &o);
+        dir
+    })
+}
+
 /// Writes a model unless a previous run of this same binary already did.
 pub fn make_once(dir: &Path, opts: &SynthOptions) {
     static LOCK: Mutex<()> = Mutex::new(());
@@ -114,8 +128,12 @@ pub fn scratch(name: &str) -> PathBuf {
 /// loaders from the f32 `model.safetensors` and Mimi of `dir`.
 pub fn moshi_asr_state(dir: &Path, cfg: &stt_model::Config) -> moshi::asr::State {
     let dev = candle_core::Device::Cpu;
+    let has_heads = stt_model::Model::from_dir(dir, Some("model.safetensors"))
+        .expect("the model loads")
+        .lm
+        .has_end_of_turn_heads();
     let lm = moshi::lm::load_lm_model(
-        cfg.lm_config(true),
+        cfg.lm_config(has_heads),
         dir.join("model.safetensors"),
         candle_core::DType::F32,
         &dev,

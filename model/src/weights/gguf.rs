@@ -6,7 +6,7 @@ use candle_core::quantized::gguf_file;
 use candle_core::Device;
 use candle_transformers::quantized_var_builder::VarBuilder as QuantizedVarBuilder;
 
-use super::Shards;
+use super::{finite, Shards};
 use crate::error::{candle_message, Error, Result};
 
 pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
@@ -77,9 +77,15 @@ impl GgufFile {
                 name: name.to_string(),
             });
         }
-        Ok(self
+        let qt = self
             .content
-            .tensor(&mut self.shards.reader(), name, device)?)
+            .tensor(&mut self.shards.reader(), name, device)?;
+        finite::refuse(
+            &self.name,
+            name,
+            finite::first_in_ggml(qt.dtype(), &qt.data()?),
+        )?;
+        Ok(qt)
     }
 
     /// candle's quantized var builder. It only takes one contiguous buffer,
@@ -87,6 +93,17 @@ impl GgufFile {
     /// Q4_K and 1.05 GB for Q8_0, within one browser ArrayBuffer).
     pub fn var_builder(&self, device: &Device) -> Result<QuantizedVarBuilder> {
         let bytes = self.shards.contiguous();
+        // candle's builder keeps its tensors to itself: check them here,
+        // in place (sizes and offsets were checked at open).
+        for (tname, info) in &self.content.tensor_infos {
+            let start = (self.content.tensor_data_offset + info.offset) as usize;
+            let len = info.shape.elem_count() / info.ggml_dtype.block_size()
+                * info.ggml_dtype.type_size();
+            let found = bytes
+                .get(start..start + len)
+                .and_then(|b| finite::first_in_ggml(info.ggml_dtype, b));
+            finite::refuse(&self.name, tname, found)?;
+        }
         QuantizedVarBuilder::from_gguf_buffer(&bytes, device).map_err(|e| Error::WeightFile {
             file: self.name.clone(),
             reason: candle_message(e),

@@ -2,6 +2,7 @@
 //! hold a whole file (a browser caps one ArrayBuffer at 2 GB; the bf16 LM is
 //! 2 GB). Safetensors and GGUF both go through moshi's own var builders.
 
+pub mod finite;
 pub mod gguf;
 pub mod quant;
 pub mod safetensors;

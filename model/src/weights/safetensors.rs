@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Shape, Tensor};
 
+use super::finite;
 use super::Shards;
 use crate::error::{Error, Result};
 
@@ -122,6 +123,7 @@ impl SafetensorsFile {
             name: name.to_string(),
         })?;
         let bytes = self.shards.read_vec(e.start, (e.end - e.start) as usize)?;
+        finite::refuse(&self.name, name, finite::first_in_plain(e.dtype, &bytes))?;
         Ok(Tensor::from_raw_buffer(&bytes, e.dtype, &e.shape, device)?)
     }
 
