@@ -92,7 +92,7 @@ const ERRORS = {
   },
   download_failed: { title: 'Download failed', text: 'The model could not be downloaded. Check your connection and retry.', action: 'load' },
   quota_exceeded: { title: 'Not enough storage', text: 'The model is kept in memory for this visit only.', level: 'warn' },
-  bad_audio: { title: 'Could not read that file', text: 'It does not look like audio this app can decode. Try WAV, MP3, FLAC, OGG or M4A.' },
+  bad_audio: { title: 'Could not read that file', text: 'It does not look like audio this app can decode. Try WAV, MP3, FLAC, OGG, Opus, M4A, or an MP4/WebM video.' },
   bad_model: { title: 'The model files are not valid', text: 'Remove the downloaded model and download it again, or check the model location in Settings.', action: 'reinstall' },
   device_lost: { title: 'The GPU stopped responding', text: 'Reload the model to continue. If it keeps happening, choose CPU in Settings.', action: 'load' },
   not_loaded: { title: 'The model is not loaded yet', text: 'Download and load the model first.' },

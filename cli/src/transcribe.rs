@@ -83,7 +83,10 @@ pub enum Backend {
 
 /// Extensions picked up when a directory is given.
 /// (No Opus: symphonia 0.5 has no Opus decoder.)
-const AUDIO_EXTENSIONS: [&str; 8] = ["wav", "mp3", "flac", "ogg", "oga", "m4a", "aac", "mp4"];
+const AUDIO_EXTENSIONS: [&str; 14] = [
+    "wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "aac", "mp4", "mov", "webm", "mkv", "mka",
+    "weba",
+];
 
 fn expand_inputs(inputs: &[String]) -> Result<Vec<String>> {
     let mut out = vec![];

@@ -20,7 +20,7 @@ pub struct Utterance {
 }
 
 /// Audio extensions tried beside a LibriSpeech transcript, in order.
-const EXTENSIONS: [&str; 6] = ["flac", "wav", "mp3", "ogg", "m4a", "opus"];
+const EXTENSIONS: [&str; 8] = ["flac", "wav", "mp3", "ogg", "m4a", "opus", "webm", "mp4"];
 
 pub fn load(path: &Path) -> Result<Vec<Utterance>> {
     let mut out = if path.is_dir() {

@@ -1,8 +1,10 @@
 //! Symphonia-based decoding of any supported container to mono f32 at the
 //! source sample rate, one packet at a time.
 
+use std::sync::OnceLock;
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
-use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
+
+use symphonia::core::codecs::{CodecRegistry, Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::conv::FromSample;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
@@ -24,7 +26,19 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 16;
 const MAX_EMPTY_PACKETS: u32 = 256;
 
 /// Container formats compiled in, for the "what was tried" message.
-const FORMATS_TRIED: &str = "WAV/AIFF, MP3/MP2/MP1, AAC (ADTS), MP4/M4A, FLAC, OGG";
+const FORMATS_TRIED: &str =
+    "WAV/AIFF, MP3/MP2/MP1, AAC (ADTS), MP4/M4A/MOV, FLAC, OGG/Opus, WebM/MKV";
+
+/// Symphonia's codecs plus Opus (which symphonia demuxes but cannot decode).
+fn codecs() -> &'static CodecRegistry {
+    static REGISTRY: OnceLock<CodecRegistry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut registry = CodecRegistry::new();
+        symphonia::default::register_enabled_codecs(&mut registry);
+        registry.register_all::<super::opus::OpusDecoder>();
+        registry
+    })
+}
 
 /// Pulls packets from a container and decodes them to mono.
 pub(crate) struct SourceDecoder {
@@ -103,7 +117,7 @@ impl SourceDecoder {
         if let Some(rate) = params.sample_rate {
             check_rate(rate)?;
         }
-        let decoder = symphonia::default::get_codecs()
+        let decoder = codecs()
             .make(&params, &DecoderOptions::default())
             .map_err(|e| {
                 AudioError::UnsupportedFormat(format!("audio codec not supported ({e})"))

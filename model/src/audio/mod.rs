@@ -2,6 +2,7 @@
 //! the model's 24 kHz, streaming so that hour-long files use constant memory.
 
 mod decode;
+mod opus;
 pub mod resample;
 
 pub use resample::Resampler;
