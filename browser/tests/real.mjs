@@ -7,7 +7,7 @@
 //     CPU path is candle's quantized matmul, which also quantizes the
 //     activations (ARCHITECTURE.md), so the two do different arithmetic;
 //   - the page and its worker make no request at all while a file is
-//     transcribed;
+//     transcribed (CPU and WebGPU) or the microphone recorded and transcribed;
 //   - the microphone (Chromium's fake capture playing SHORT_CLIP): words
 //     appear while it records, Stop flushes the rest and leaves no partial;
 //   - a screenshot mid-transcription.
@@ -92,6 +92,9 @@ async function microphone(server, clip) {
     await page.goto(`${server.url}?backend=cpu`);
     await page.click('#load-btn');
     await page.waitForFunction(() => document.getElementById('model-state').dataset.state === 'ready', null, { timeout: LOAD_MS });
+    // Every request of the page and its worker, to any host.
+    let requests = 0;
+    page.context().on('request', () => { requests += 1; });
     await page.click('#record-btn');
     await page.waitForFunction(() => document.querySelectorAll('#transcript .w').length >= 1, null, { timeout: 60_000 }).catch(async (e) => {
       await page.screenshot({ path: path.join(OUT_DIR, 'real-mic-timeout.png'), fullPage: true });
@@ -109,7 +112,7 @@ async function microphone(server, clip) {
     const after = await page.evaluate(() => document.querySelectorAll('#transcript .w').length);
     const partials = await page.locator('#transcript .partial').count();
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-    return { during, after, partials };
+    return { during, after, partials, requests };
   } finally {
     await browser.close();
   }
@@ -143,6 +146,7 @@ async function main() {
     verdict(mic.during >= 1 && mic.after >= mic.during && mic.partials === 0,
       'microphone: words while recording, the rest after Stop, no partial left',
       `${mic.during} words live, ${mic.after} after Stop, ${mic.partials} partials`);
+    verdict(mic.requests === 0, 'no network request while recording and transcribing the microphone', `${mic.requests} requests`);
 
     // WebGPU against CPU, both in the page, on the float model.
     await server.close();
@@ -151,6 +155,7 @@ async function main() {
     const cpuFloat = await run(browser, server, 'cpu', [shortClip], false);
     const gpu = await run(browser, server, 'webgpu', [shortClip], true);
     verdict(/WebGPU/.test(gpu.badge), 'the WebGPU path says so', gpu.badge);
+    verdict(gpu.requestsDuringFiles === 0, 'no network request while transcribing on WebGPU', `${gpu.requestsDuringFiles} requests`);
     const name = path.basename(shortClip);
     const [g, c] = [words(gpu.exports[name]), words(cpuFloat.exports[name])];
     verdict(g.length > 0 && JSON.stringify(g) === JSON.stringify(c),

@@ -8,7 +8,7 @@
 // --fake mounts browser/tests/fake-pkg/ at /pkg/ (the fake engine);
 // --model mounts DIR at /model/ (what `stt-cli serve --model DIR` does).
 // Every response carries COOP same-origin + COEP require-corp (cross-origin
-// isolation, as the product server will).
+// isolation) and index.html's Content-Security-Policy, as `stt-cli serve` does.
 
 import http from 'node:http';
 import fs from 'node:fs';
@@ -18,6 +18,15 @@ import { Transform } from 'node:stream';
 import { spawn } from 'node:child_process';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** index.html's Content-Security-Policy, sent as a header as `stt-cli serve`
+ * does (the header also covers the worker; `frame-ancestors` only works there). */
+const CSP = (() => {
+  const html = fs.readFileSync(path.join(HERE, '../web/index.html'), 'utf8');
+  const m = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html);
+  if (!m) throw new Error('index.html has no Content-Security-Policy meta tag');
+  return `${m[1]}; frame-ancestors 'none'`;
+})();
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -130,6 +139,7 @@ export async function startServer(opts = {}) {
         'Cross-Origin-Embedder-Policy': 'require-corp',
         'Cross-Origin-Resource-Policy': 'same-origin',
         'Cache-Control': 'no-cache',
+        'Content-Security-Policy': CSP,
         ...headers,
       });
       if (!o.quiet) console.error(`${status} ${req.method} ${urlPath}${entry.range ? ` [${entry.range}]` : ''}`);

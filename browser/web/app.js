@@ -94,6 +94,10 @@ const ERRORS = {
   quota_exceeded: { title: 'Not enough storage', text: 'The model is kept in memory for this visit only.', level: 'warn' },
   bad_audio: { title: 'Could not read that file', text: 'It does not look like audio this app can decode. Try WAV, MP3, FLAC, OGG, Opus, M4A, or an MP4/WebM video.' },
   bad_model: { title: 'The model files are not valid', text: 'Remove the downloaded model and download it again, or check the model location in Settings.', action: 'reinstall' },
+  model_origin: {
+    title: 'That model location is not allowed',
+    text: 'This page loads models only from its own site and huggingface.co, so that nothing else can reach it. Put the model files beside the page, or change the location in Settings.',
+  },
   device_lost: { title: 'The GPU stopped responding', text: 'Reload the model to continue. If it keeps happening, choose CPU in Settings.', action: 'load' },
   not_loaded: { title: 'The model is not loaded yet', text: 'Download and load the model first.' },
   internal: { title: 'Something went wrong', text: '' },
@@ -156,7 +160,7 @@ function showError({ code, message }) {
   const e = ERRORS[code] || ERRORS.internal;
   // The engine's message is technical; show it after the plain sentence only
   // where it helps (which file failed, what the server said).
-  const detail = ['download_failed', 'bad_model', 'internal', 'bad_audio', 'device_lost'].includes(code) && message ? `(${message})` : '';
+  const detail = ['download_failed', 'bad_model', 'model_origin', 'internal', 'bad_audio', 'device_lost'].includes(code) && message ? `(${message})` : '';
   showBanner({ key: `error-${code}`, level: e.level || 'error', title: e.title, text: e.text || message, action: e.action, detail });
 }
 

@@ -13,6 +13,21 @@ const LENGTH_HEADER = 'x-stt-length';
  * and wasm-bindgen copies each shard into linear memory, so keep them ≤ 1 GiB. */
 export const SHARD_BYTES = 1 << 30;
 
+/** The only origins model files may come from besides this site's own:
+ * Hugging Face (its file downloads redirect to its CDN hosts, *.hf.co).
+ * index.html's Content-Security-Policy and `stt-cli serve`'s header allow
+ * the same and nothing else; this check gives the clear error first. */
+export const MODEL_ORIGINS = ['https://huggingface.co'];
+
+/** Throws a `model_origin` StoreError for a URL outside this site and
+ * MODEL_ORIGINS, before anything is requested from it. */
+export function checkModelOrigin(url) {
+  const origin = new URL(url, self.location.href).origin;
+  if (origin === self.location.origin || MODEL_ORIGINS.includes(origin)) return;
+  throw new StoreError('model_origin',
+    `models load only from this site or ${MODEL_ORIGINS.join(', ')}, not from ${origin}`);
+}
+
 /** Default source: the quantized LM repo plus Kyutai's Mimi. */
 const HF_QUANTIZED = 'https://huggingface.co/efficient-nlp/stt-1b-en_fr-quantized/resolve/main/';
 const HF_CANDLE = 'https://huggingface.co/kyutai/stt-1b-en_fr-candle/resolve/main/';
@@ -423,6 +438,7 @@ export async function fetchMimiEncoder(url, { onProgress } = {}) {
  */
 async function resolveSource(cache, baseUrl, lmFile, ctx) {
   let base = baseUrl ? new URL(baseUrl.endsWith('/') ? baseUrl : baseUrl + '/', self.location.href).href : null;
+  if (base) checkModelOrigin(base);
   if (!base) {
     const local = new URL('./model/', self.location.href).href;
     if ((await cache?.match(local + 'config.json')) || (await probe(local + 'config.json'))) base = local;

@@ -102,8 +102,19 @@ pub fn run(args: ServeArgs) -> Result<bool> {
     Ok(true)
 }
 
+/// What the page may load and connect to: its own origin, Hugging Face's
+/// model files (huggingface.co redirects downloads to *.hf.co) and
+/// WebAssembly; no other host, no framing. The same policy as index.html's
+/// `<meta>` (which cannot carry `frame-ancestors`, and does not reach the
+/// worker: this header does). Checked equal in the tests below.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
+    script-src 'self' 'wasm-unsafe-eval'; \
+    connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co; \
+    img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; worker-src 'self'; \
+    object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// The page at `/`, the model (if any) at `/model/`, every response
-/// cross-origin isolated and revalidated (`no-cache`: cached, but checked
+/// cross-origin isolated, under the CSP, and revalidated (`no-cache`: cached, but checked
 /// against Last-Modified, so a rebuilt package or model is picked up).
 fn router(web: &Path, model: Option<&Path>) -> Router {
     let mut app = Router::new();
@@ -118,6 +129,10 @@ fn router(web: &Path, model: Option<&Path>) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::HeaderName::from_static("cross-origin-embedder-policy"),
             HeaderValue::from_static("require-corp"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -146,4 +161,21 @@ fn local_addresses() -> Vec<IpAddr> {
         .and_then(|s| s.local_addr())
         .map(|a| vec![a.ip()])
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// index.html's `<meta>` policy is the header's, less `frame-ancestors`
+    /// (ignored in a `<meta>`): a static host gives the page the same limits.
+    #[test]
+    fn meta_policy_equals_the_header() {
+        let html = include_str!("../../browser/web/index.html");
+        let tag = r#"<meta http-equiv="Content-Security-Policy" content=""#;
+        let start = html.find(tag).expect("index.html has a CSP meta tag") + tag.len();
+        let meta = &html[start..start + html[start..].find('"').expect("closing quote")];
+        let header = CONTENT_SECURITY_POLICY.replace("; frame-ancestors 'none'", "");
+        assert_eq!(meta, header);
+    }
 }
