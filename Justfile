@@ -55,3 +55,17 @@ bench-batch DIR LM="model-q4k.gguf":
 bench-browser TINY FULL CLIP="../shared/fixtures/audio/bria.mp3":
     scripts/build-web
     node bench/browser.mjs --tiny {{TINY}} --full {{FULL}} --clip {{CLIP}}
+
+# Fuzz every parser of untrusted bytes (weights, tokenizers, audio, config,
+# worker messages) with libFuzzer for SECONDS each (nightly + cargo-fuzz,
+# installed here on first use). Crashes land in fuzz/artifacts/<target>/;
+# replay one with `STT_FUZZ_REPRO=target:PATH cargo test -p stt-fuzz
+# --release repro -- --ignored`. CI runs the same targets over the seed
+# corpus and seeded mutations on stable (fuzz-targets/tests/corpus.rs).
+fuzz SECONDS="120":
+    rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    cd fuzz && for t in gguf safetensors lm_weights sentencepiece tokenizer_json audio config worker_message; do \
+        mkdir -p work/$t && cp -n corpus/$t/* work/$t/ ; \
+        cargo +nightly fuzz run $t work/$t -- -max_total_time={{SECONDS}} -rss_limit_mb=4096 -max_len=65536 || exit 1; \
+    done

@@ -13,6 +13,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 use symphonia::core::sample::Sample;
 
+use super::guard::guarded;
 use super::resample::MAX_RATE_HZ;
 use super::AudioError;
 
@@ -81,23 +82,29 @@ impl SourceDecoder {
         let stream = MediaSourceStream::new(source, Default::default());
         // Gapless trimming stays off: for MP3 without a LAME tag it would trim
         // to an n_frames that is only a bitrate estimate, silently dropping audio.
-        let probed = symphonia::default::get_probe()
-            .format(
+        let probed = guarded(|| {
+            super::probe::probe().format(
                 &probe_hint,
                 stream,
                 &FormatOptions::default(),
                 &MetadataOptions::default(),
             )
-            .map_err(|e| match e {
-                // A real I/O failure (not "ran out of bytes") is not a format problem.
-                SymError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
-                    AudioError::Io(io)
-                }
-                other => AudioError::UnsupportedFormat(format!(
-                    "not a recognised audio file (hint: {}; tried {FORMATS_TRIED}): {other}",
-                    hint.unwrap_or("none")
-                )),
-            })?;
+        })
+        .map_err(|panic| AudioError::Decode(format!("the file is malformed ({panic})")))?
+        .map_err(|e| match e {
+            // A structure check refused the file (`super::probe`).
+            SymError::IoError(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+                AudioError::UnsupportedFormat(io.to_string())
+            }
+            // A real I/O failure (not "ran out of bytes") is not a format problem.
+            SymError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
+                AudioError::Io(io)
+            }
+            other => AudioError::UnsupportedFormat(format!(
+                "not a recognised audio file (hint: {}; tried {FORMATS_TRIED}): {other}",
+                hint.unwrap_or("none")
+            )),
+        })?;
         let format = probed.format;
 
         // Prefer the container's default track, else the first one with a codec.
@@ -186,7 +193,12 @@ impl SourceDecoder {
             if empty > MAX_EMPTY_PACKETS {
                 return self.end_of_stream();
             }
-            let packet = match self.format.next_packet() {
+            let next = guarded(|| self.format.next_packet());
+            let next = match next {
+                Ok(n) => n,
+                Err(panic) => return Err(self.failure(format!("the file is malformed ({panic})"))),
+            };
+            let packet = match next {
                 Ok(p) => p,
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return self.end_of_stream();
@@ -214,7 +226,12 @@ impl SourceDecoder {
                 empty += 1;
                 continue;
             }
-            let decoded = match self.decoder.decode(&packet) {
+            let decoder = &mut self.decoder;
+            let decoded = match guarded(|| decoder.decode(&packet).map(|_| ())) {
+                Ok(r) => r,
+                Err(panic) => return Err(self.failure(format!("the file is malformed ({panic})"))),
+            };
+            let decoded = match decoded.map(|_| self.decoder.last_decoded()) {
                 Ok(d) => d,
                 // A bad packet (or one cut short) is skipped; see MAX_CONSECUTIVE_ERRORS.
                 Err(SymError::DecodeError(msg)) => {

@@ -2,7 +2,11 @@
 //! the model's 24 kHz, streaming so that hour-long files use constant memory.
 
 mod decode;
+mod ebml;
+pub mod guard;
+mod mp4;
 mod opus;
+mod probe;
 pub mod resample;
 
 pub use resample::Resampler;

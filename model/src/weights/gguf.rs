@@ -25,6 +25,8 @@ impl GgufFile {
             file: name.to_string(),
             reason,
         };
+        super::gguf_header::check(&shards)
+            .map_err(|e| bad(format!("not a valid GGUF file: {e}")))?;
         let mut reader = shards.reader();
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| bad(format!("not a valid GGUF file: {}", candle_message(e))))?;

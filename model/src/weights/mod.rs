@@ -4,6 +4,7 @@
 
 pub mod finite;
 pub mod gguf;
+mod gguf_header;
 pub mod quant;
 pub mod safetensors;
 mod shards;
