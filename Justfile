@@ -69,3 +69,12 @@ fuzz SECONDS="120":
         mkdir -p work/$t && cp -n corpus/$t/* work/$t/ ; \
         cargo +nightly fuzz run $t work/$t -- -max_total_time={{SECONDS}} -rss_limit_mb=4096 -max_len=65536 || exit 1; \
     done
+
+# An hour-long live stream (the fixtures looped with 2 s pauses) through the
+# GPU engine, with moshi's CPU LM beside it for the first 10 minutes: RSS per
+# minute, words after every context wrap, identical words, as JSON.
+# `just soak /tmp/stt-tiny model.safetensors`.
+soak DIR LM="model.safetensors" MINUTES="60":
+    cargo run --release -p stt-cli -- soak --model {{DIR}} --lm {{LM}} --minutes {{MINUTES}} --compare-minutes 10 \
+        --audio ../shared/fixtures/audio/bria.mp3 --audio ../shared/fixtures/audio/loona.mp3 \
+        --audio ../shared/fixtures/audio/sample_fr_hibiki_crepes.mp3

@@ -10,6 +10,7 @@ pub mod hub;
 pub(crate) mod parallel;
 pub mod quantize;
 pub mod serve;
+pub mod soak;
 pub mod synth;
 pub mod tensor_writer;
 pub mod transcribe;

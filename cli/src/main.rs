@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use stt_cli::{bench, decode_pcm, eval, quantize, serve, synth, transcribe};
+use stt_cli::{bench, decode_pcm, eval, quantize, serve, soak, synth, transcribe};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +35,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve the browser app (and a model directory) on this machine.
     Serve(serve::ServeArgs),
+    /// One long live stream through the GPU and CPU engines: memory, words
+    /// after every context wrap, identical words (JSON).
+    Soak(soak::SoakArgs),
     /// Decoded 24 kHz mono PCM of a file, as raw f32 (parity goldens).
     #[command(hide = true)]
     DecodePcm(decode_pcm::DecodePcmArgs),
@@ -49,6 +52,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Quantize(args) => quantize::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Soak(args) => soak::run(args),
         Command::DecodePcm(args) => decode_pcm::run(args),
     }
 }

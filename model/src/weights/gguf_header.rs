@@ -217,7 +217,10 @@ mod tests {
 
     #[test]
     fn counts_lengths_and_alignment_are_checked() {
-        assert_eq!(check(&header(0, 1, &kv_u32("general.alignment", 32))), Ok(()));
+        assert_eq!(
+            check(&header(0, 1, &kv_u32("general.alignment", 32))),
+            Ok(())
+        );
         // candle would divide by it.
         let zero = check(&header(0, 1, &kv_u32("general.alignment", 0))).unwrap_err();
         assert!(zero.contains("alignment"), "{zero}");
