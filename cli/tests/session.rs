@@ -216,3 +216,59 @@ fn chunked_mimi_session_gives_the_same_events() {
         );
     }
 }
+
+/// Audio arriving in odd pieces — single samples, 7 777 samples, 10 s at
+/// once — gives exactly the events of the whole clip pushed at once.
+#[test]
+fn odd_chunk_sizes_give_the_same_events() {
+    let m = model();
+    let pcm = &common::clip_24k("bria.mp3")[..24_000 * 12 + 999];
+    let run = |pieces: &mut dyn Iterator<Item = &[f32]>| {
+        let mut s = m.cpu_session().unwrap();
+        let mut ev = vec![];
+        for piece in pieces {
+            ev.extend(block_on(s.push_pcm(piece)).unwrap());
+        }
+        ev.extend(block_on(s.flush()).unwrap());
+        ev
+    };
+    let whole = run(&mut std::iter::once(pcm));
+    assert!(whole.iter().any(|e| matches!(e, Event::Word { .. })));
+    // 1 s one sample at a time, then 7 777 at a time.
+    let (head, tail) = pcm.split_at(24_000);
+    let mut odd = head.chunks(1).chain(tail.chunks(7_777));
+    assert_eq!(run(&mut odd), whole, "1-sample and 7 777-sample pieces");
+    let mut ten_s = pcm.chunks(240_000);
+    assert_eq!(run(&mut ten_s), whole, "10 s pieces");
+}
+
+/// A reset in the middle of a word (a partial shown, not yet final) drops
+/// it: the next stream is exactly a fresh session's. A second flush (the
+/// user pressing Stop twice) adds no word and no error.
+#[test]
+fn reset_mid_word_and_flush_twice() {
+    let m = model();
+    let pcm = &common::clip_24k("bria.mp3")[..24_000 * 8];
+    let mut s = m.cpu_session().unwrap();
+    let mut mid_word = false;
+    for piece in pcm.chunks(FRAME_SAMPLES) {
+        let ev = block_on(s.push_pcm(piece)).unwrap();
+        if ev.iter().any(|e| matches!(e, Event::Partial { .. })) {
+            mid_word = true;
+            break;
+        }
+    }
+    assert!(mid_word, "no partial word to reset in");
+    block_on(s.reset()).unwrap();
+    let mut after = block_on(s.push_pcm(pcm)).unwrap();
+    after.extend(block_on(s.flush()).unwrap());
+    let mut fresh = m.cpu_session().unwrap();
+    let mut want = block_on(fresh.push_pcm(pcm)).unwrap();
+    want.extend(block_on(fresh.flush()).unwrap());
+    assert_eq!(after, want);
+    let again = block_on(s.flush()).unwrap();
+    assert!(
+        !again.iter().any(|e| matches!(e, Event::Word { .. })),
+        "a second flush repeated words: {again:?}"
+    );
+}
