@@ -189,6 +189,11 @@ pub(crate) fn check(shards: &Shards) -> Result<(), String> {
                 .filter(|&e| e <= MAX_ELEMENTS)
                 .ok_or_else(|| "a tensor with too many elements".to_string())?;
         }
+        // candle views an empty tensor's dangling pointer as f32s (UB that
+        // its debug checks catch; found by libFuzzer); no model has one.
+        if elements == 0 {
+            return Err("a tensor with no elements".into());
+        }
         c.skip(4 + 8, "tensor type and offset")?;
     }
     Ok(())
@@ -231,6 +236,13 @@ mod tests {
         let mut long_key = (1u64 << 40).to_le_bytes().to_vec();
         long_key.extend(b"x");
         assert!(check(&header(0, 1, &long_key)).is_err());
+        // A tensor of shape [0].
+        let mut empty = 1u64.to_le_bytes().to_vec();
+        empty.extend(b"t");
+        empty.extend(1u32.to_le_bytes());
+        empty.extend(0u64.to_le_bytes());
+        empty.extend([0u8; 12]);
+        assert!(check(&header(1, 0, &empty)).unwrap_err().contains("no elements"));
         // An array of 2⁶⁰ u8 in a tiny file.
         let mut array = kv_u32("a", 0)[..9].to_vec();
         array.truncate(8 + 1);
