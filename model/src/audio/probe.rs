@@ -1,7 +1,7 @@
-//! Symphonia's probe with every enabled format, where the three readers
-//! that panic or abort on malformed structure (Matroska/WebM, MP4, WAV in
+//! Symphonia's probe with every enabled format, where the readers that
+//! panic or abort on malformed structure (Matroska/WebM, MP4, WAV, ADTS in
 //! symphonia 0.5; found by `stt-fuzz`) are instantiated through a check of
-//! the structure first (`ebml`, `mp4`, `check_wav_rate`). The probe picks
+//! the structure first (`ebml`, `mp4`, `check_wav_rate`, `adts`). The probe picks
 //! the reader and the position (it scans up to 1 MiB for a marker), so the
 //! checks start exactly where the reader will.
 
@@ -52,6 +52,21 @@ fn mkv(mss: MediaSourceStream, opts: &FormatOptions) -> SymResult<Box<dyn Format
     Ok(Box::new(MkvReader::try_new(mss, opts)?))
 }
 
+/// symphonia 0.5's ADTS reader estimates the duration by sampling four
+/// points of the rest of the file: with fewer than 4 bytes left it steps by
+/// 0 (`step_by(0)` panics) or subtracts past zero (found by libFuzzer).
+fn adts(mss: MediaSourceStream, opts: &FormatOptions) -> SymResult<Box<dyn FormatReader>> {
+    let mss = checked(
+        mss,
+        |_, at, len| match len.checked_sub(at) {
+            Some(rest) if rest >= 16 => Ok(()),
+            _ => Err("a stream of only a few bytes".into()),
+        },
+        "AAC (ADTS)",
+    )?;
+    Ok(Box::new(AdtsReader::try_new(mss, opts)?))
+}
+
 /// The probe stops at the `ftyp` marker, 4 bytes into the first box.
 fn mp4(mss: MediaSourceStream, opts: &FormatOptions) -> SymResult<Box<dyn FormatReader>> {
     let mss = checked(
@@ -96,12 +111,12 @@ pub(crate) fn probe() -> &'static Probe {
     static PROBE: OnceLock<Probe> = OnceLock::new();
     PROBE.get_or_init(|| {
         let mut p = Probe::default();
-        p.register_all::<AdtsReader>();
         p.register_all::<FlacReader>();
         p.register_all::<MpaReader>();
         p.register_all::<OggReader>();
         type Inst = fn(MediaSourceStream, &FormatOptions) -> SymResult<Box<dyn FormatReader>>;
-        let wrapped: [(&[Descriptor], Inst); 3] = [
+        let wrapped: [(&[Descriptor], Inst); 4] = [
+            (AdtsReader::query(), adts),
             (MkvReader::query(), mkv),
             (IsoMp4Reader::query(), mp4),
             (WavReader::query(), wav),

@@ -242,7 +242,9 @@ mod tests {
         empty.extend(1u32.to_le_bytes());
         empty.extend(0u64.to_le_bytes());
         empty.extend([0u8; 12]);
-        assert!(check(&header(1, 0, &empty)).unwrap_err().contains("no elements"));
+        assert!(check(&header(1, 0, &empty))
+            .unwrap_err()
+            .contains("no elements"));
         // An array of 2⁶⁰ u8 in a tiny file.
         let mut array = kv_u32("a", 0)[..9].to_vec();
         array.truncate(8 + 1);
