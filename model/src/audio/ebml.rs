@@ -64,6 +64,12 @@ const MASTERS: [u32; 30] = [
     0x80,        // ChapterDisplay
 ];
 const MAX_DEPTH: usize = 12;
+const BLOCK_GROUP: u32 = 0xA0;
+/// What a BlockGroup may hold (Matroska spec); symphonia 0.5 loses its
+/// place on anything else (a seeded fuzz find).
+const BLOCK_GROUP_CHILDREN: [u32; 10] = [
+    0xA1, 0xA2, 0x75A1, 0x9B, 0xFA, 0xFB, 0xFD, 0xA4, 0x75A2, 0x8E,
+];
 const SEEK: u32 = 0x4DBB;
 const SEEK_ID: u32 = 0x53AB;
 const SEEK_POSITION: u32 = 0x53AC;
@@ -176,6 +182,9 @@ impl<R: Read + Seek> Walker<'_, R> {
             let Some(h) = self.header()? else {
                 return Ok(limit); // cut short: the demuxer reports it
             };
+            if own == BLOCK_GROUP && !BLOCK_GROUP_CHILDREN.contains(&h.id) {
+                return Err(format!("element {:#x} inside a block group", h.id));
+            }
             if end.is_none() && own == CLUSTER && LEVEL1.contains(&h.id) {
                 return Ok(pos); // the next level-1 element ends this cluster
             }

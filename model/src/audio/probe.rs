@@ -52,19 +52,33 @@ fn mkv(mss: MediaSourceStream, opts: &FormatOptions) -> SymResult<Box<dyn Format
     Ok(Box::new(MkvReader::try_new(mss, opts)?))
 }
 
-/// symphonia 0.5's ADTS reader estimates the duration by sampling four
-/// points of the rest of the file: with fewer than 4 bytes left it steps by
-/// 0 (`step_by(0)` panics) or subtracts past zero (found by libFuzzer).
+/// symphonia 0.5's ADTS reader estimates the duration by sampling the rest
+/// of the file in four steps of `(len − 2·pos) / 4` (it subtracts the
+/// position twice), `pos` being just past the first frame header: a stream
+/// starting past the file's middle steps by 0 (`step_by(0)` panics) or
+/// wraps (found by libFuzzer). Refuse those: find the first sync word as
+/// the reader will and require that step to be at least 1.
 fn adts(mss: MediaSourceStream, opts: &FormatOptions) -> SymResult<Box<dyn FormatReader>> {
-    let mss = checked(
-        mss,
-        |_, at, len| match len.checked_sub(at) {
-            Some(rest) if rest >= 16 => Ok(()),
-            _ => Err("a stream of only a few bytes".into()),
-        },
-        "AAC (ADTS)",
-    )?;
+    let mss = checked(mss, check_adts, "AAC (ADTS)")?;
     Ok(Box::new(AdtsReader::try_new(mss, opts)?))
+}
+
+fn check_adts<R: Read + Seek>(r: &mut R, start: u64, len: u64) -> Result<(), String> {
+    // The reader scans for the sync word; look as far as the probe does.
+    let window = len.saturating_sub(start).min(1 << 20) as usize;
+    let mut bytes = vec![0u8; window];
+    r.seek(SeekFrom::Start(start)).map_err(|e| e.to_string())?;
+    r.read_exact(&mut bytes).map_err(|e| e.to_string())?;
+    let sync = bytes
+        .windows(2)
+        .position(|w| w[0] == 0xFF && w[1] & 0xF6 == 0xF0)
+        .ok_or_else(|| "no frame header".to_string())?;
+    // Past the header: 7 bytes, 9 with a CRC.
+    let after_header = start + sync as u64 + 9;
+    match len.checked_sub(2 * after_header) {
+        Some(rest) if rest >= 4 => Ok(()),
+        _ => Err("a stream that starts past the middle of the file".into()),
+    }
 }
 
 /// The probe stops at the `ftyp` marker, 4 bytes into the first box.
