@@ -57,8 +57,9 @@ impl MimiBackend for CodesFed {
     fn reset(&mut self) {}
 }
 
-/// This process's resident and peak resident memory, bytes (Linux).
-fn rss() -> (u64, u64) {
+/// This process's resident and peak resident memory, bytes (Linux; 0
+/// elsewhere).
+pub fn memory() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -143,7 +144,7 @@ pub fn run(args: SoakArgs) -> Result<bool> {
             }
         }
         if (f + 1) % frames_per_minute == 0 || f + 1 == frames {
-            let (now, peak) = rss();
+            let (now, peak) = memory();
             let minute_s = (f + 1) as f64 / FRAME_RATE_HZ;
             let words_this_minute = gpu_words
                 .iter()
@@ -177,7 +178,7 @@ pub fn run(args: SoakArgs) -> Result<bool> {
         .first()
         .and_then(|m| m["rss_bytes"].as_u64())
         .unwrap_or(0);
-    let (rss_end, peak) = rss();
+    let (rss_end, peak) = memory();
     // Words in every minute after the first context wrap (the clips loop
     // with 2 s pauses, so every minute holds speech).
     let wraps_with_words = minutes

@@ -53,12 +53,7 @@ fn flush_equals_feeding_silence() {
 }
 
 fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    stt_cli::soak::memory().0
 }
 
 /// Ten minutes of digital silence: 7500 steps (the 750-step KV ring wraps
