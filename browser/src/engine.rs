@@ -1,17 +1,21 @@
 //! The wasm-bindgen surface `web/worker.js` drives: `Engine.create(files,
 //! emit)` then `engine.handle(request)` (see `protocol.rs`). Errors reach
 //! JavaScript as `Error("[code] message")`; the engine stays usable after
-//! any of them.
+//! any of them. When the GPU is lost mid-stream the request fails with
+//! `device_lost` and the worker hands the model files to
+//! `engine.continueOnCpu(files)`, which finishes that request on the CPU
+//! with the words so far kept (`replay.rs`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use js_sys::{Float32Array, Function, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use stt_model::audio::{AudioStream, Resampler};
 use stt_model::config::{Config, SAMPLE_RATE_HZ, SYNTHETIC_MARKER};
-use stt_model::error::Error;
+use stt_model::error::{Error, GpuErrorKind};
 use stt_model::export;
 use stt_model::mimi::MimiEncoder;
 use stt_model::session::{Event, Session, FILE_MIMI_CHUNK_FRAMES};
@@ -26,6 +30,7 @@ use stt_wgpu::{GpuOptions, GpuStepper};
 
 use crate::js::{bytes_field, core_error, js_error, now_s, shards_field, string_field};
 use crate::protocol::{Backend, Output, ProgressPhase, Request, State};
+use crate::replay::Replay;
 use crate::stepper::AnyStepper;
 
 #[wasm_bindgen]
@@ -39,12 +44,53 @@ struct Inner {
     session: Session<AnyStepper, AnyMimi>,
     emit: Function,
     transcript: Transcript,
+    // What a new session needs when the GPU's is lost.
+    config: Config,
+    tokenizer: Arc<Tokenizer>,
+    sampling: stt_model::Sampling,
+    synthetic: bool,
+    /// Frames per Mimi call of the current stream (1 live, more for files).
+    mimi_chunk_frames: usize,
+    /// Where the current session starts in the stream (samples) and the
+    /// steps of the stream's earlier sessions: not 0 once a stream went on
+    /// on the CPU after its GPU was lost.
+    offset_samples: u64,
+    offset_steps: usize,
+    replay: Replay,
+    /// What the lost GPU interrupted, for `continue_on_cpu` to finish.
+    interrupted: Option<Interrupted>,
     /// The name exports give as their source.
     source: String,
     /// The microphone stream's resampler (and its input rate), while open.
     microphone: Option<(u32, Resampler)>,
     /// Wall-clock start of the stream, for the real-time factor.
     started_s: f64,
+}
+
+/// The work a lost GPU left unfinished.
+enum Interrupted {
+    /// A new stream was being set up: nothing of the request ran; run it again.
+    Begin,
+    /// Microphone audio: it is in the replay, nothing more to do.
+    Audio,
+    /// A stream's end: replay, then flush and report.
+    Flush,
+    /// A file: replay, then the rest of it.
+    File {
+        stream: Box<AudioStream>,
+        total: f64,
+        name: String,
+    },
+}
+
+fn is_device_lost(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Gpu {
+            kind: GpuErrorKind::DeviceLost,
+            ..
+        }
+    )
 }
 
 /// Where Mimi runs (`files.mimi`, optional): "auto" (the default) puts it
@@ -188,13 +234,22 @@ impl Engine {
             AnyStepper::Gpu(_) => Backend::Webgpu,
             AnyStepper::Cpu(_) => Backend::Cpu,
         };
-        let mut session =
-            Session::new(&config, mimi, stepper, Some(std::sync::Arc::new(tokenizer)));
+        let tokenizer = Arc::new(tokenizer);
+        let mut session = Session::new(&config, mimi, stepper, Some(tokenizer.clone()));
         session.stepper_mut().set_sampling(sampling);
         let mut inner = Inner {
             transcript: Transcript::new(),
             session,
             emit,
+            config,
+            tokenizer,
+            sampling,
+            synthetic,
+            mimi_chunk_frames: 1,
+            offset_samples: 0,
+            offset_steps: 0,
+            replay: Replay::default(),
+            interrupted: None,
             source: String::new(),
             microphone: None,
             started_s: now_s(),
@@ -234,6 +289,22 @@ impl Engine {
             let result = inner.handle(request).await;
             *cell.borrow_mut() = Some(inner);
             result
+        })
+    }
+
+    /// After a request failed with `device_lost`: moves the stream to the
+    /// CPU (`files`: `lm_name`, `lm`, `mimi_name`, `mimi`, as for `create`)
+    /// and finishes what the GPU left. Resolves to `true` when the request
+    /// is done, `false` when it had not started and must be sent again.
+    #[wasm_bindgen(js_name = continueOnCpu)]
+    pub fn continue_on_cpu(&self, files: JsValue) -> js_sys::Promise {
+        let cell = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let taken = cell.borrow_mut().take();
+            let mut inner = taken.ok_or_else(|| js_error("busy", "a request is still running"))?;
+            let result = inner.continue_on_cpu(files).await;
+            *cell.borrow_mut() = Some(inner);
+            result.map(JsValue::from_bool)
         })
     }
 }
@@ -290,6 +361,17 @@ impl Inner {
                 self.reset().await?;
                 Ok(JsValue::UNDEFINED)
             }
+            Request::Restore {
+                source,
+                words,
+                end_of_turn_s,
+            } => {
+                self.microphone = None;
+                self.begin(source).await?;
+                let heads = self.session.stepper().has_end_of_turn();
+                self.transcript = Transcript::restored(words, end_of_turn_s, heads);
+                Ok(JsValue::UNDEFINED)
+            }
             Request::Export { format } => Ok(JsValue::from_str(&export::render(
                 &self.transcript,
                 format,
@@ -308,16 +390,113 @@ impl Inner {
 
     /// A new stream: fresh session and transcript.
     async fn begin(&mut self, source: String) -> Result<(), JsValue> {
-        self.session.reset().await.map_err(core_error)?;
         self.transcript = Transcript::new();
         self.source = source;
         self.started_s = now_s();
+        self.offset_samples = 0;
+        self.offset_steps = 0;
+        self.replay.clear();
+        self.interrupted = None;
+        match self.session.reset().await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e, Interrupted::Begin)),
+        }
+    }
+
+    /// A failed request's error. When the GPU is gone, what was running is
+    /// kept for `continue_on_cpu` (the worker calls it on `device_lost`).
+    fn fail(&mut self, e: Error, what: Interrupted) -> JsValue {
+        if is_device_lost(&e) && matches!(self.session.stepper(), AnyStepper::Gpu(_)) {
+            self.interrupted = Some(what);
+        }
+        core_error(e)
+    }
+
+    /// Stream audio (24 kHz): kept for a replay, run, published.
+    async fn feed(&mut self, pcm: &[f32]) -> stt_model::Result<()> {
+        self.replay.push(pcm);
+        let events = self.session.push_pcm(pcm).await?;
+        self.publish(events);
         Ok(())
+    }
+
+    /// The end of the stream: its last words and figures.
+    async fn finish(&mut self) -> stt_model::Result<()> {
+        let events = self.session.flush().await?;
+        self.publish(events);
+        self.stats();
+        Ok(())
+    }
+
+    /// Seconds of the stream run so far.
+    fn stream_seconds(&self) -> f64 {
+        self.offset_samples as f64 / SAMPLE_RATE_HZ as f64 + self.session.audio_seconds()
+    }
+
+    async fn continue_on_cpu(&mut self, files: JsValue) -> Result<bool, JsValue> {
+        let lm_name = string_field(&files, "lm_name")?;
+        let lm =
+            LmWeights::from_shards(&lm_name, shards_field(&files, "lm")?).map_err(core_error)?;
+        let stepper = cpu_stepper(&lm, &self.config)?;
+        drop(lm);
+        let mimi_name = string_field(&files, "mimi_name")?;
+        let mimi_file = SafetensorsFile::from_shards(&mimi_name, shards_field(&files, "mimi")?)
+            .map_err(core_error)?;
+        let mimi = MimiEncoder::load(&mimi_file, &self.config, &candle_core::Device::Cpu)
+            .map_err(core_error)?;
+        drop(mimi_file);
+        let mut session = Session::new(
+            &self.config,
+            AnyMimi::Cpu(Box::new(mimi)),
+            stepper,
+            Some(self.tokenizer.clone()),
+        );
+        session.stepper_mut().set_sampling(self.sampling);
+        session.set_mimi_chunk_frames(self.mimi_chunk_frames);
+        self.offset_steps += self.session.steps_done();
+        // The GPU session goes (its buffers with it).
+        self.session = session;
+        let what = self.interrupted.take();
+        self.send(&Output::Status {
+            state: if what.is_some() {
+                State::Transcribing
+            } else {
+                State::Ready
+            },
+            backend: Some(Backend::Cpu),
+            adapter: None,
+            notice: None,
+            synthetic: self.synthetic,
+        });
+        let what = match what {
+            None | Some(Interrupted::Begin) => return Ok(false),
+            Some(what) => what,
+        };
+        // The word being spoken (or the silence after the last word) again,
+        // on the new session; its times are shifted into the stream's.
+        let (start, pcm) = self.replay.resume();
+        self.offset_samples = start;
+        let events = self.session.push_pcm(&pcm).await.map_err(core_error)?;
+        self.publish(events);
+        match what {
+            // The microphone's next chunks carry on.
+            Interrupted::Begin | Interrupted::Audio => {}
+            Interrupted::Flush => self.finish().await.map_err(core_error)?,
+            Interrupted::File {
+                stream,
+                total,
+                name,
+            } => self.file_rest(*stream, total, name).await?,
+        }
+        Ok(true)
     }
 
     /// Gathers events into the transcript and sends what the page shows.
     fn publish(&mut self, events: Vec<Event>) {
+        let offset_s = self.offset_samples as f64 / SAMPLE_RATE_HZ as f64;
         for event in events {
+            let event = event.shifted(offset_s);
+            self.replay.observe(&event);
             let (words, turns) = (
                 self.transcript.words.len(),
                 self.transcript.end_of_turn_s.len(),
@@ -363,7 +542,7 @@ impl Inner {
 
     /// The stream's figures, and the engine ready for the next one.
     fn stats(&self) {
-        let audio_s = self.session.audio_seconds();
+        let audio_s = self.stream_seconds();
         let elapsed_s = now_s() - self.started_s;
         self.send(&Output::Stats {
             audio_s,
@@ -373,7 +552,7 @@ impl Inner {
             } else {
                 0.0
             },
-            steps: self.session.steps_done(),
+            steps: self.offset_steps + self.session.steps_done(),
         });
         self.state(State::Ready);
     }
@@ -382,8 +561,10 @@ impl Inner {
         let open = matches!(self.microphone, Some((r, _)) if r == rate);
         if !open {
             // A new stream, or the device changed rate mid-way: start again.
+            self.microphone = None;
             self.begin("microphone".into()).await?;
             // Live: every frame as it arrives.
+            self.mimi_chunk_frames = 1;
             self.session.set_mimi_chunk_frames(1);
             let resampler =
                 Resampler::new(rate, SAMPLE_RATE_HZ).map_err(|e| js_error("bad_audio", e))?;
@@ -393,9 +574,9 @@ impl Inner {
         if let Some((_, r)) = &mut self.microphone {
             r.process(samples, &mut pcm);
         }
-        let events = self.session.push_pcm(&pcm).await.map_err(core_error)?;
-        self.publish(events);
-        Ok(())
+        self.feed(&pcm)
+            .await
+            .map_err(|e| self.fail(e, Interrupted::Audio))
     }
 
     async fn stop(&mut self) -> Result<(), JsValue> {
@@ -404,11 +585,11 @@ impl Inner {
         };
         let mut tail = vec![];
         resampler.finish(&mut tail);
-        let mut events = self.session.push_pcm(&tail).await.map_err(core_error)?;
-        events.extend(self.session.flush().await.map_err(core_error)?);
-        self.publish(events);
-        self.stats();
-        Ok(())
+        let done = match self.feed(&tail).await {
+            Ok(()) => self.finish().await,
+            Err(e) => Err(e),
+        };
+        done.map_err(|e| self.fail(e, Interrupted::Flush))
     }
 
     async fn reset(&mut self) -> Result<(), JsValue> {
@@ -420,32 +601,49 @@ impl Inner {
         self.microphone = None;
         self.begin(name.clone()).await?;
         // As `stt-cli transcribe` does, so the words are the same.
+        self.mimi_chunk_frames = FILE_MIMI_CHUNK_FRAMES;
         self.session.set_mimi_chunk_frames(FILE_MIMI_CHUNK_FRAMES);
         let hint = std::path::Path::new(&name)
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
-        let mut stream = AudioStream::from_bytes(bytes, hint.as_deref())
+        let stream = AudioStream::from_bytes(bytes, hint.as_deref())
             .map_err(|e| js_error("bad_audio", format!("{name}: {e}")))?;
         let total = stream.duration_seconds().unwrap_or(0.0);
         self.state(State::Transcribing);
+        self.file_rest(stream, total, name).await
+    }
+
+    /// Decodes and runs the rest of a file's `stream`, then flushes.
+    async fn file_rest(
+        &mut self,
+        mut stream: AudioStream,
+        total: f64,
+        name: String,
+    ) -> Result<(), JsValue> {
         loop {
             match stream.next_chunk() {
                 Ok(Some(chunk)) => {
-                    let events = self.session.push_pcm(&chunk).await.map_err(core_error)?;
-                    self.publish(events);
+                    if let Err(e) = self.feed(&chunk).await {
+                        let what = Interrupted::File {
+                            stream: Box::new(stream),
+                            total,
+                            name,
+                        };
+                        return Err(self.fail(e, what));
+                    }
                     self.send(&Output::Progress {
                         phase: ProgressPhase::File,
-                        loaded: self.session.audio_seconds(),
+                        loaded: self.stream_seconds(),
                         total,
                     });
                 }
                 Ok(None) => break,
                 // Keep what decoded, as the CLI does; say so after the words.
                 Err(e @ stt_model::audio::AudioError::Truncated { .. }) => {
-                    let events = self.session.flush().await.map_err(core_error)?;
-                    self.publish(events);
-                    self.stats();
+                    self.finish()
+                        .await
+                        .map_err(|e| self.fail(e, Interrupted::Flush))?;
                     self.send(&Output::Error {
                         code: "bad_audio".into(),
                         message: format!("{name}: {e}"),
@@ -455,9 +653,8 @@ impl Inner {
                 Err(e) => return Err(js_error("bad_audio", format!("{name}: {e}"))),
             }
         }
-        let events = self.session.flush().await.map_err(core_error)?;
-        self.publish(events);
-        self.stats();
-        Ok(())
+        self.finish()
+            .await
+            .map_err(|e| self.fail(e, Interrupted::Flush))
     }
 }

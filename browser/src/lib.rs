@@ -7,11 +7,14 @@
 //! - [`protocol`]: the messages between the page and the worker (serde
 //!   types: the one description of the protocol; target-independent so it
 //!   is tested natively).
+//! - [`replay`]: the recent audio and restart point that let a stream
+//!   continue on the CPU when its GPU is lost.
 //! - `engine` (wasm32 only): the wasm-bindgen surface.
 //! - `bench` (wasm32 only): timing entry points for `bench/browser/`.
 //! - `js` (wasm32 only): reading the worker's values, making its errors.
 
 pub mod protocol;
+pub mod replay;
 
 #[cfg(target_arch = "wasm32")]
 mod bench;

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use stt_model::export::Format;
+use stt_model::TimedWord;
 
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -38,6 +39,13 @@ pub enum Request {
     Reset,
     /// The transcript so far, rendered as the CLI renders it.
     Export { format: Format },
+    /// A finished transcript to export again: what the page had shown when
+    /// its worker was restarted (after an engine crash).
+    Restore {
+        source: String,
+        words: Vec<TimedWord>,
+        end_of_turn_s: Vec<f64>,
+    },
 }
 
 /// Which LM engine to run.
@@ -135,6 +143,22 @@ mod tests {
             r,
             Request::File {
                 name: "a.mp3".into()
+            }
+        );
+        let r: Request = serde_json::from_str(
+            r#"{"type":"restore","source":"a.mp3","words":[{"text":"hi","start_s":0.5,"end_s":0.75}],"end_of_turn_s":[1.0]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::Restore {
+                source: "a.mp3".into(),
+                words: vec![stt_model::TimedWord {
+                    text: "hi".into(),
+                    start_s: 0.5,
+                    end_s: 0.75
+                }],
+                end_of_turn_s: vec![1.0],
             }
         );
         let r: Request = serde_json::from_str(

@@ -354,6 +354,69 @@ check('microphone (fake capture) produces words and Stop flushes the last ones',
   await t.shot(main_, '04-recording-stopped');
 });
 
+check('Stop pressed twice (a double click, and two stop() calls) stops once and keeps every word', async (t) => {
+  const recordingIs = (v) => main_.waitForFunction((want) => {
+    const b = document.querySelector('#record-btn');
+    return b.getAttribute('aria-pressed') === want && !b.hasAttribute('data-busy');
+  }, v, { timeout: TIMEOUT_MS });
+  await main_.click('#record-btn');
+  await recordingIs('true');
+  await main_.waitForFunction(() => document.querySelectorAll('#transcript .w').length >= 3, null, { timeout: TIMEOUT_MS });
+  // The second click of a double click lands while Stop is flushing (the
+  // button is busy) or, with a fast engine, just after: neither records again.
+  await main_.dblclick('#record-btn');
+  await recordingIs('false');
+  await main_.waitForTimeout(600); // a second click that started recording again would show by now
+  assert((await main_.getAttribute('#record-btn', 'aria-pressed')) === 'false', 'the double click started a new recording');
+  await main_.click('#record-btn');
+  await recordingIs('true');
+  await main_.waitForFunction(() => document.querySelectorAll('#transcript .w').length >= 3, null, { timeout: TIMEOUT_MS });
+  const first = Date.now();
+  await main_.click('#record-btn');
+  await recordingIs('false');
+  await main_.click('#record-btn');
+  const gap = Date.now() - first;
+  await main_.waitForTimeout(600);
+  assert(gap < 500, `the fake engine's Stop took ${gap} ms: too slow to test a second press within a double click`);
+  assert((await main_.getAttribute('#record-btn', 'aria-pressed')) === 'false', `a second press ${gap} ms after Stop started a new recording`);
+  const shown = await main_.evaluate(() => [...document.querySelectorAll('#transcript .w')].map((w) => w.textContent));
+  const exported = JSON.parse(await main_.evaluate(() => window.sttClient.export('json'))).words.map((w) => w.text);
+  assert(shown.length >= 3 && JSON.stringify(shown) === JSON.stringify(exported), `shown ${shown.length} words, exported ${exported.length}`);
+  // Through the API: both calls resolve, the second adds nothing.
+  const again = await main_.evaluate(async () => {
+    await Promise.all([window.sttClient.stop(), window.sttClient.stop()]);
+    return JSON.parse(await window.sttClient.export('json')).words.length;
+  });
+  assert(again === exported.length, `two more stop() calls changed the transcript: ${again} words`);
+  assert(main_.errors.length === 0, `console errors: ${main_.errors.join(' | ')}`);
+});
+
+check('an engine crash restarts the worker, reloads the model and keeps the transcript', async (t) => {
+  // The fake engine traps (a WebAssembly.RuntimeError, as a Rust panic does)
+  // one second into a file named crash*.
+  const crash = path.join(t.fx.dir, 'crash-speech.wav');
+  fs.copyFileSync(path.join(t.fx.dir, 'speech.wav'), crash);
+  const restarted = main_.evaluate(() => new Promise((resolve) => {
+    window.sttClient.addEventListener('restarted', () => resolve(true), { once: true });
+  }));
+  await main_.setInputFiles('#file-input', crash);
+  const banner = main_.locator('.banner', { hasText: 'The speech engine stopped unexpectedly' });
+  await banner.waitFor({ timeout: TIMEOUT_MS });
+  assert(await restarted, 'no restarted event');
+  await t.waitReady(main_);
+  const shown = await main_.evaluate(() => [...document.querySelectorAll('#transcript .w')].map((w) => w.textContent));
+  assert(shown.length >= 1, 'the words before the crash are gone from the page');
+  const exported = JSON.parse(await main_.evaluate(() => window.sttClient.export('json')));
+  assert(JSON.stringify(exported.words.map((w) => w.text)) === JSON.stringify(shown),
+    `export after the restart: ${exported.words.length} words, the page shows ${shown.length}`);
+  await t.shot(main_, '09-engine-restarted');
+  // The new worker works.
+  await main_.setInputFiles('#file-input', path.join(t.fx.dir, 'speech.wav'));
+  await main_.waitForFunction(() => document.getElementById('file-job-pct').textContent === 'Done', null, { timeout: TIMEOUT_MS });
+  assert((await t.wordCount(main_)) === 20, 'a file after the restart');
+  await banner.locator('.close').click();
+});
+
 check('microphone permission denied shows its message', async (t) => {
   // A browser without the fake-UI flag: headless denies the permission prompt.
   const denying = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: t.baseArgs });

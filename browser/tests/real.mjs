@@ -10,6 +10,12 @@
 //     transcribed (CPU and WebGPU) or the microphone recorded and transcribed;
 //   - the microphone (Chromium's fake capture playing SHORT_CLIP): words
 //     appear while it records, Stop flushes the rest and leaves no partial;
+//   - the GPU lost mid-file (the worker's WebGPU device destroyed, as a
+//     driver reset would): the page says so, the file finishes on the CPU,
+//     every word shown before the loss is still there, unchanged;
+//   - the worker replaced (`sttClient.restart()`, what the client does after
+//     an engine crash): the model loads again from the cache and the JSON
+//     export is unchanged, byte for byte;
 //   - a screenshot mid-transcription.
 //
 //   [STT_CLI=path/to/stt-cli] node browser/tests/real.mjs MODEL_DIR CLI_JSON_DIR FLOAT_MODEL_DIR SHORT_CLIP CLIP...
@@ -68,13 +74,63 @@ async function run(browser, server, backend, clipsToRun, shot) {
     requestsDuringFiles += requests - before;
     exports[path.basename(clip)] = await page.evaluate(() => window.sttClient.export('json'));
   }
+  // A new worker, the model loaded again, the transcript handed back.
+  let restartedExport = null;
+  if (backend === 'cpu') {
+    await page.evaluate(() => window.sttClient.restart());
+    await page.waitForFunction(() => document.getElementById('model-state').dataset.state === 'ready', null, { timeout: LOAD_MS });
+    restartedExport = await page.evaluate(() => window.sttClient.export('json'));
+  }
   await page.screenshot({ path: path.join(OUT_DIR, `real-${backend}-done.png`), fullPage: true });
   await context.close();
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-  return { badge, exports, requestsDuringFiles };
+  const last = exports[path.basename(clipsToRun[clipsToRun.length - 1])];
+  return { badge, exports, requestsDuringFiles, restartKept: restartedExport === null || restartedExport === last };
 }
 
 const words = (json) => JSON.parse(json).words;
+
+/** Transcribes `clip` on WebGPU and destroys the worker's GPU device once
+ * the first word is shown; returns what the page showed before and after. */
+async function deviceLoss(browser, server, clip) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const workerReady = page.waitForEvent('worker');
+  await page.goto(`${server.url}?backend=webgpu`);
+  const worker = await workerReady;
+  // Keep every device the worker makes, to destroy it from outside.
+  await worker.evaluate(() => {
+    const request = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (...args) {
+      const device = await request.apply(this, args);
+      (self.sttTestDevices ||= []).push(device);
+      return device;
+    };
+  });
+  await page.click('#load-btn');
+  await page.waitForFunction(() => document.getElementById('model-state').dataset.state === 'ready', null, { timeout: LOAD_MS });
+  await page.setInputFiles('#file-input', clip);
+  await page.waitForFunction(() => document.querySelectorAll('#transcript .w').length >= 1, null, { timeout: FILE_MS });
+  const shown = () => page.evaluate(() => [...document.querySelectorAll('#transcript .w')].map((w) => w.textContent));
+  const destroyed = await worker.evaluate(() => {
+    for (const d of self.sttTestDevices || []) d.destroy();
+    return (self.sttTestDevices || []).length;
+  });
+  const before = await shown();
+  const doneBefore = await page.evaluate(() => document.getElementById('file-job-pct').textContent === 'Done');
+  await page.waitForFunction(() => document.getElementById('file-job-pct').textContent === 'Done', null, { timeout: FILE_MS });
+  const after = await shown();
+  const banner = await page.evaluate(() => document.body.innerText.includes('The GPU stopped responding'));
+  const badge = await page.evaluate(() => document.getElementById('backend-text').textContent);
+  const errorBanners = await page.locator('.banner-error').count();
+  await page.screenshot({ path: path.join(OUT_DIR, 'real-device-lost.png'), fullPage: true });
+  const exported = words(await page.evaluate(() => window.sttClient.export('json')));
+  await context.close();
+  if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+  return { destroyed, before, doneBefore, after, banner, badge, errorBanners, exported };
+}
 
 /** Records from the fake microphone (the clip, looped) on the CPU path. */
 async function microphone(server, clip) {
@@ -139,6 +195,7 @@ async function main() {
       verdict(got === want, `${name}: the page's JSON export equals stt-cli's, byte for byte`,
         `${words(got).length} words vs ${words(want).length}`);
     }
+    verdict(cpu.restartKept, 'a restarted worker loads the model again and exports the same transcript, byte for byte');
     verdict(cpu.requestsDuringFiles === 0, 'no network request while transcribing', `${cpu.requestsDuringFiles} requests`);
     console.log(`cpu path: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -161,6 +218,18 @@ async function main() {
     verdict(g.length > 0 && JSON.stringify(g) === JSON.stringify(c),
       `${name}: WebGPU and CPU give the same words and times`, `${g.length} words vs ${c.length}`);
     console.log(`float model, cpu + webgpu paths: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+
+    const t2 = Date.now();
+    const lost = await deviceLoss(browser, server, shortClip);
+    verdict(lost.destroyed >= 1 && !lost.doneBefore, 'device loss: the GPU device was destroyed mid-file',
+      `${lost.destroyed} device(s), ${lost.before.length} words shown then`);
+    verdict(lost.banner && /CPU/.test(lost.badge) && lost.errorBanners === 0,
+      'device loss: the page says so and carries on on the CPU, with no error', `badge "${lost.badge}"`);
+    const kept = lost.before.every((w, i) => lost.after[i] === w);
+    verdict(kept && lost.after.length > lost.before.length && lost.exported.length === lost.after.length,
+      'device loss: every word shown before it is kept, and the rest of the file follows',
+      `${lost.before.length} words before, ${lost.after.length} after`);
+    console.log(`device loss: ${((Date.now() - t2) / 1000).toFixed(1)} s`);
   } catch (e) {
     verdict(false, 'the run completed', e.message);
   } finally {

@@ -98,6 +98,11 @@ const ERRORS = {
     title: 'That model location is not allowed',
     text: 'This page loads models only from its own site and huggingface.co, so that nothing else can reach it. Put the model files beside the page, or change the location in Settings.',
   },
+  engine_crashed: {
+    title: 'The speech engine stopped unexpectedly',
+    text: 'It was restarted with the same model; the transcript so far is kept.',
+    level: 'warn',
+  },
   device_lost: { title: 'The GPU stopped responding', text: 'Reload the model to continue. If it keeps happening, choose CPU in Settings.', action: 'load' },
   not_loaded: { title: 'The model is not loaded yet', text: 'Download and load the model first.' },
   internal: { title: 'Something went wrong', text: '' },
@@ -375,7 +380,8 @@ function onStatus(s) {
       detail = `(Storage: ${formatBytes(s.storage.usage)} used of ${formatBytes(s.storage.quota)}.)`;
     }
     const e = ERRORS[s.code];
-    showBanner({ key: `notice-${s.code || 'general'}`, level: e?.level === 'warn' || !s.code ? 'warn' : 'info', title: e?.title || 'Note', text: s.notice, detail });
+    const warn = e?.level === 'warn' || !s.code || s.code === 'device_lost';
+    showBanner({ key: `notice-${s.code || 'general'}`, level: warn ? 'warn' : 'info', title: e?.title || 'Note', text: s.notice, detail });
   }
 }
 
@@ -593,10 +599,15 @@ function updateToolbar() {
   if (empty) $('export-menu').open = false;
 }
 
+/** When Stop was pressed: a second press of a double click must not start
+ * a new recording (the button says Record again once the flush is done). */
+let stoppedAt = -Infinity;
+const DOUBLE_CLICK_MS = 500;
+
 async function toggleRecord() {
   if (recordBusy) return;
   if (recording) return stopRecording();
-  if (modelState !== 'ready') return;
+  if (modelState !== 'ready' || performance.now() - stoppedAt < DOUBLE_CLICK_MS) return;
   recordBusy = true;
   updateInputs();
   for (const k of ['error-mic_denied', 'error-no_microphone', 'error-mic_busy']) clearBanner(k);
@@ -620,6 +631,7 @@ async function toggleRecord() {
 async function stopRecording() {
   if (!recording) return;
   recording = false;
+  stoppedAt = performance.now();
   recordBusy = true;
   clearInterval(timerId);
   $('meter-bar').style.width = '0';
@@ -747,7 +759,27 @@ client.addEventListener('word', (e) => onWord(e.detail));
 client.addEventListener('partial', (e) => setPartial(e.detail.text, e.detail.start_s));
 client.addEventListener('endOfTurn', (e) => onEndOfTurn(e.detail));
 client.addEventListener('stats', (e) => onStats(e.detail));
-client.addEventListener('error', (e) => showError(e.detail));
+client.addEventListener('error', (e) => {
+  showError(e.detail);
+  if (e.detail.code === 'engine_crashed') onEngineCrashed();
+});
+client.addEventListener('restarted', () => {
+  setModelState('ready');
+  updateInputs();
+});
+
+/** The client is restarting its worker: the live stream has ended. */
+function onEngineCrashed() {
+  if (recording) {
+    recording = false;
+    clearInterval(timerId);
+    $('meter-bar').style.width = '0';
+  }
+  setPartial('');
+  setModelState('loading', 'Restarting…');
+  updateInputs();
+  updateToolbar();
+}
 client.addEventListener('level', (e) => {
   $('meter-bar').style.width = `${Math.min(100, Math.sqrt(e.detail.rms) * 180)}%`;
 });

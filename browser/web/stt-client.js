@@ -21,11 +21,18 @@
 //   error      {code, message}                 plain message; the worker lives on
 //   stats      {audio_s, elapsed_s, realtime_factor, steps}
 //   level      {rms}                           microphone loudness, 0..1 (for meters)
+//   restarted  {}                              a new worker has the model loaded again
 // Constructor callbacks (onWord, onPartial, …) are shorthands for these listeners.
 //
 // Every method that talks to the worker returns a Promise that resolves when
 // the worker answers `done` for it, and rejects with an Error carrying `.code`
 // when the worker reported an error for it (the `error` event fires as well).
+//
+// If the engine crashes (error code 'engine_crashed': a wasm trap, which
+// leaves the worker unusable), the client restarts by itself: a new worker,
+// the same model loaded again (from the device's cache), and the transcript
+// so far handed back so exports still hold it; the microphone stops (press
+// Record again). `restart()` does the same on demand.
 
 const EVENT_OF = {
   partial: 'partial',
@@ -69,21 +76,19 @@ export class SttClient extends EventTarget {
   constructor(options = {}) {
     super();
     this.workletUrl = new URL(options.workletUrl ?? './capture-worklet.js', import.meta.url);
-    this.worker = new Worker(new URL(options.workerUrl ?? './worker.js', import.meta.url), { type: 'module' });
+    this.workerUrl = new URL(options.workerUrl ?? './worker.js', import.meta.url);
     /** Requests awaiting `done`, in order (the worker answers in order). */
     this.pending = [];
     this.mic = null;
+    /** The last `load` request, sent again by `restart()`. */
+    this.lastLoad = null;
+    /** The current stream's transcript as the events gave it, for `restart()`. */
+    this.copy = { source: '', words: [], endOfTurn: [], micRate: 0 };
+    this.restarting = false;
     for (const [key, type] of Object.entries(CALLBACKS)) {
       if (typeof options[key] === 'function') this.addEventListener(type, (e) => options[key](e.detail));
     }
-    this.worker.onmessage = (e) => this.#onMessage(e.data);
-    // The worker script itself failed (e.g. a syntax error, or a missing file).
-    this.worker.onerror = (e) => {
-      e.preventDefault?.();
-      const err = { type: 'error', code: 'internal', message: `the speech worker failed to start (${e.message || 'script error'})` };
-      this.#emit('error', err);
-      for (const p of this.pending.splice(0)) p.reject?.(new SttError(err.code, err.message));
-    };
+    this.#startWorker();
   }
 
   /**
@@ -99,9 +104,39 @@ export class SttClient extends EventTarget {
    * @returns {Promise<void>}
    */
   load({ baseUrl = null, lmFile = 'model-q4k.gguf', backend = 'auto', temperature = 0, seed = 0 } = {}) {
-    return this.#request({
-      type: 'load', base_url: baseUrl || null, lm_file: lmFile, backend, temperature, seed,
-    });
+    this.lastLoad = { type: 'load', base_url: baseUrl || null, lm_file: lmFile, backend, temperature, seed };
+    return this.#request({ ...this.lastLoad });
+  }
+
+  /**
+   * Replaces the worker with a new one: requests still waiting reject with
+   * code 'restarted', the microphone stops, the last model is loaded again
+   * and the transcript so far is handed to the new worker (exports keep it).
+   * Done by itself after an 'engine_crashed' error.
+   * @returns {Promise<void>} resolves once the model is ready again
+   */
+  async restart() {
+    await this.#stopMicrophone();
+    this.copy.micRate = 0; // the live stream ended with the old worker
+    this.worker.onmessage = null;
+    this.worker.onerror = null;
+    this.worker.terminate();
+    for (const p of this.pending.splice(0)) {
+      p.reject?.(p.error ? new SttError(p.error.code, p.error.message) : new SttError('restarted', 'the speech worker was restarted'));
+    }
+    this.#startWorker();
+    if (!this.lastLoad) return;
+    await this.#request({ ...this.lastLoad });
+    const { source, words, endOfTurn } = this.copy;
+    if (words.length || endOfTurn.length) {
+      await this.#request({
+        type: 'restore',
+        source,
+        words: words.filter(Boolean).map(({ text, start_s, end_s }) => ({ text, start_s, end_s })),
+        end_of_turn_s: endOfTurn,
+      });
+    }
+    this.#emit('restarted', {});
   }
 
   /**
@@ -171,6 +206,8 @@ export class SttClient extends EventTarget {
    * @param {number} sampleRate its rate in Hz (any; resampled to 24 kHz in the worker)
    */
   pushAudio(samples, sampleRate) {
+    // As the engine does: a new rate (or the first audio) starts a new stream.
+    if (this.copy.micRate !== sampleRate) this.#newCopy('microphone', sampleRate);
     this.pending.push({ type: 'audio' });
     this.worker.postMessage({ type: 'audio', samples, sample_rate: sampleRate }, [samples.buffer]);
   }
@@ -184,6 +221,7 @@ export class SttClient extends EventTarget {
    */
   async transcribeFile(file) {
     const bytes = new Uint8Array(await file.arrayBuffer());
+    this.#newCopy(file.name || 'audio');
     return this.#request({ type: 'file', bytes, name: file.name || 'audio' }, [bytes.buffer]);
   }
 
@@ -194,6 +232,7 @@ export class SttClient extends EventTarget {
    */
   async stop() {
     await this.#stopMicrophone();
+    this.copy.micRate = 0;
     return this.#request({ type: 'stop' });
   }
 
@@ -203,6 +242,7 @@ export class SttClient extends EventTarget {
    */
   async reset() {
     await this.#stopMicrophone();
+    this.#newCopy('');
     return this.#request({ type: 'reset' });
   }
 
@@ -223,6 +263,35 @@ export class SttClient extends EventTarget {
   }
 
   // ------------------------------------------------------------ internals
+
+  #startWorker() {
+    this.worker = new Worker(this.workerUrl, { type: 'module' });
+    this.worker.onmessage = (e) => this.#onMessage(e.data);
+    // The worker script itself failed (e.g. a syntax error, or a missing file).
+    this.worker.onerror = (e) => {
+      e.preventDefault?.();
+      const err = { type: 'error', code: 'internal', message: `the speech worker failed to start (${e.message || 'script error'})` };
+      this.#emit('error', err);
+      for (const p of this.pending.splice(0)) p.reject?.(new SttError(err.code, err.message));
+    };
+  }
+
+  #newCopy(source, micRate = 0) {
+    this.copy = { source, words: [], endOfTurn: [], micRate };
+  }
+
+  /** After a crash: one restart at a time, and none for a crash during one. */
+  async #recover() {
+    if (this.restarting) return;
+    this.restarting = true;
+    try {
+      await this.restart();
+    } catch {
+      /* its error event was emitted */
+    } finally {
+      this.restarting = false;
+    }
+  }
 
   async #stopMicrophone() {
     const mic = this.mic;
@@ -283,6 +352,15 @@ export class SttClient extends EventTarget {
       case 'error':
         if (head && !head.error) head.error = msg;
         this.#emit('error', msg);
+        if (msg.code === 'engine_crashed') queueMicrotask(() => this.#recover());
+        return;
+      case 'word':
+        this.copy.words[msg.index] = msg;
+        this.#emit('word', msg);
+        return;
+      case 'end_of_turn':
+        this.copy.endOfTurn.push(msg.time_s);
+        this.#emit('endOfTurn', msg);
         return;
       default: {
         const type = EVENT_OF[msg.type];

@@ -9,6 +9,12 @@
 // - Every request is answered with {type:'done', request, ok} after its last
 //   output; failures first post {type:'error', code, message}.
 // - The worker survives every error: nothing escapes the chain.
+// - A wasm trap (a bug: a Rust panic, or memory corrupted) leaves the engine
+//   unusable: every request then fails with `engine_crashed`, and the client
+//   (stt-client.js) replaces this worker with a new one.
+// - A GPU lost mid-stream (`device_lost`) does not end the stream: the model
+//   files are read again (from the device's cache) and the engine finishes
+//   the request on the CPU, keeping the words already sent.
 
 import { loadModelFiles, SHARD_BYTES } from './model-store.js';
 
@@ -18,6 +24,8 @@ const GPU_FAILURE = /^(no_adapter|no_webgpu|device_lost|gpu_.*)$/;
 let wasm = null; // the imported pkg module, once initialised
 let engine = null;
 let lastStatus = null; // last status state the engine emitted (to know if it said 'ready')
+let lastLoad = null; // the load request, to read the same files again for the CPU
+let crashed = null; // the trap that broke the engine, if one did
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
@@ -75,7 +83,17 @@ function onEngineMessage(msg) {
   post(msg);
 }
 
+/** Where the model files are and which LM, as `load` asked. */
+function fileOptions(msg) {
+  return {
+    baseUrl: msg.base_url || null,
+    lmFile: msg.lm_file || 'model-q4k.gguf',
+    onProgress: (p) => post({ type: 'progress', phase: 'download', file: p.file, loaded: p.loaded, total: p.total, cached: p.cached }),
+  };
+}
+
 async function handleLoad(msg) {
+  lastLoad = msg;
   if (engine) {
     // A new load replaces the current model: free GPU/wasm memory first.
     engine.free();
@@ -91,9 +109,7 @@ async function handleLoad(msg) {
   const mod = await importEngine();
   status('downloading');
   const files = await loadModelFiles({
-    baseUrl: msg.base_url || null,
-    lmFile: msg.lm_file || 'model-q4k.gguf',
-    onProgress: (p) => post({ type: 'progress', phase: 'download', file: p.file, loaded: p.loaded, total: p.total, cached: p.cached }),
+    ...fileOptions(msg),
     onQuota: (estimate) =>
       status('downloading', {
         code: 'quota_exceeded',
@@ -135,6 +151,32 @@ async function handleLoad(msg) {
   if (lastStatus !== 'ready') status('ready');
 }
 
+/** Runs a stream request; if the GPU is lost on the way, the stream goes on
+ * on the CPU (the engine keeps the words so far and what was left to do). */
+async function streamRequest(msg) {
+  try {
+    return await engine.handle(msg);
+  } catch (err) {
+    const e = toProtocolError(err);
+    if (e.code !== 'device_lost' || !lastLoad) throw err;
+    post({
+      type: 'status',
+      code: 'device_lost',
+      notice: 'Continuing on the CPU: the words so far are kept, and it may be slower than real time.',
+      message: e.message,
+    });
+    const files = await loadModelFiles(fileOptions(lastLoad));
+    const finished = await engine.continueOnCpu({
+      lm_name: files.lm_name,
+      lm: shardsOf(files.lm),
+      mimi_name: files.mimi_name,
+      mimi: shardsOf(files.mimi),
+    });
+    // Nothing had run yet (a new stream was being set up): run it now.
+    return finished ? undefined : engine.handle(msg);
+  }
+}
+
 async function handle(msg) {
   switch (msg?.type) {
     case 'load':
@@ -143,12 +185,14 @@ async function handle(msg) {
     case 'file':
     case 'stop':
     case 'reset':
+    case 'restore':
     case 'export': {
+      if (crashed) throw crashed;
       if (!engine) {
         if (msg.type === 'reset') return; // nothing to forget
         throw Object.assign(new Error('the model is not loaded yet'), { code: 'not_loaded' });
       }
-      const result = await engine.handle(msg);
+      const result = msg.type === 'export' ? await engine.handle(msg) : await streamRequest(msg);
       if (msg.type === 'export') post({ type: 'export', format: msg.format, text: String(result ?? '') });
       return;
     }
@@ -166,6 +210,11 @@ self.onmessage = (event) => {
       await handle(msg);
     } catch (err) {
       ok = false;
+      if (err instanceof WebAssembly.RuntimeError && !crashed) {
+        // The instance is broken (its memory may be too): nothing more runs here.
+        crashed = Object.assign(new Error(`the speech engine stopped unexpectedly (${err.message})`), { code: 'engine_crashed' });
+        err = crashed;
+      }
       const e = toProtocolError(err);
       post(e);
       if (msg?.type === 'load') status('error', { code: e.code });

@@ -49,6 +49,45 @@ pub enum Event {
     WordEnd { stop_s: f64 },
 }
 
+impl Event {
+    /// The same event with its times moved by `offset_s`: a session started
+    /// part-way into a stream (after a lost GPU, a fresh one replays from the
+    /// last final word) reports times from its own start.
+    pub fn shifted(self, offset_s: f64) -> Event {
+        match self {
+            Event::Step {
+                step_idx,
+                time_s,
+                text_token,
+                end_of_turn,
+                text_logits,
+            } => Event::Step {
+                step_idx,
+                time_s: time_s + offset_s,
+                text_token,
+                end_of_turn,
+                text_logits,
+            },
+            Event::Partial { text, start_s } => Event::Partial {
+                text,
+                start_s: start_s + offset_s,
+            },
+            Event::Word {
+                text,
+                tokens,
+                start_s,
+            } => Event::Word {
+                text,
+                tokens,
+                start_s: start_s + offset_s,
+            },
+            Event::WordEnd { stop_s } => Event::WordEnd {
+                stop_s: stop_s + offset_s,
+            },
+        }
+    }
+}
+
 /// A stream's session over an LM stepper `S` and a Mimi encoder `M`
 /// (moshi's on the CPU unless said).
 pub struct Session<S, M = MimiEncoder> {

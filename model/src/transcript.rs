@@ -3,7 +3,7 @@
 
 use crate::session::Event;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimedWord {
     pub text: String,
     pub start_s: f64,
@@ -35,6 +35,22 @@ pub const END_OF_TURN_THRESHOLD: f32 = 0.5;
 impl Transcript {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A finished transcript from its words and end-of-turn times (a
+    /// restarted browser worker gets the page's copy back);
+    /// `end_of_turn_heads`: the model has the heads.
+    pub fn restored(
+        words: Vec<TimedWord>,
+        end_of_turn_s: Vec<f64>,
+        end_of_turn_heads: bool,
+    ) -> Self {
+        Self {
+            words,
+            end_of_turn_s,
+            end_of_turn_heads,
+            ..Self::default()
+        }
     }
 
     pub fn push(&mut self, event: &Event) {

@@ -11,6 +11,8 @@
 // Knobs, in the model's config.json: "synthetic": true → status synthetic;
 // "fake_fail_webgpu": true → create() with backend webgpu/auto throws
 // [no_adapter]; "fake_file_speed": seconds of audio per 10 ms for files.
+// A file whose name starts with "crash" traps (a WebAssembly.RuntimeError,
+// as a Rust panic in the real engine does) after its first second.
 
 const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel',
   'india', 'juliett', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'];
@@ -102,6 +104,11 @@ export class Engine {
       case 'reset':
         this.resetState();
         return;
+      case 'restore':
+        this.resetState();
+        this.words = msg.words.map((w, index) => ({ index, ...w }));
+        this.nextWord = this.words.length;
+        return;
       case 'export':
         return this.render(msg.format);
       default:
@@ -164,6 +171,7 @@ export class Engine {
       this.advance(step);
       this.emit({ type: 'progress', phase: 'file', file: msg.name, loaded: t + step, total: duration });
       await sleep(10);
+      if (/^crash/.test(msg.name) && t + step >= 1) throw new WebAssembly.RuntimeError('unreachable executed');
     }
     this.flush();
   }
