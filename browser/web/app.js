@@ -781,6 +781,8 @@ function onEngineCrashed() {
   updateToolbar();
 }
 client.addEventListener('level', (e) => {
+  // The capture's last chunks arrive after Stop: the meter stays at rest.
+  if (!recording) return;
   $('meter-bar').style.width = `${Math.min(100, Math.sqrt(e.detail.rms) * 180)}%`;
 });
 
