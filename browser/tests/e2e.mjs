@@ -13,6 +13,7 @@
 // shared `t` (browser, server, paths, helpers) and throws to fail. Real-model
 // checks go in the "real model" section, gated on STT_E2E_MODEL_DIR.
 
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -39,7 +40,7 @@ function assert(cond, message) {
 async function main() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const fx = makeFixtures();
-  const server = await startServer({ fake: true, model: fx.model, mounts: { '/model-alt/': fx.alt } });
+  const server = await startServer({ fake: true, model: fx.model, mounts: { '/model-alt/': fx.alt, '/vendor/': fx.vendor } });
   const baseArgs = [
     '--no-sandbox',
     '--enable-unsafe-webgpu',
@@ -193,6 +194,42 @@ check('corrupted cache entry is detected and re-fetched', async (t) => {
   await t.waitReady(main_);
   const reqs = t.modelRequests().map((r) => `${r.path} ${r.status}`);
   assert(reqs.length === 1 && reqs[0] === '/model/model-q4k.gguf 200', `expected only the LM re-fetched: ${reqs.join(', ')}`);
+});
+
+check('pinned manifest: matching files load, a changed file is refused before use and not kept', async (t) => {
+  // scripts/pin-models.mjs pins this server's model (as it pins the Hub's);
+  // not execFileSync: this process is the server it downloads from.
+  const script = path.join(path.dirname(new URL(import.meta.url).pathname), '../../scripts/pin-models.mjs');
+  const pinned = await new Promise((resolve, reject) => {
+    execFile('node', [script, '--base', `${t.url}model/`, '--lm', 'model-q4k.gguf'], { maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+  const manifest = JSON.parse(pinned);
+  assert(manifest.files.length === 4 && manifest.files.some((f) => f.part === 'encoder'), `pinned: ${pinned.slice(0, 300)}`);
+  const write = (m) => fs.writeFileSync(path.join(t.fx.vendor, 'models.json'), JSON.stringify(m));
+  try {
+    write(manifest);
+    const page = await t.open();
+    await page.click('#load-btn');
+    await t.waitReady(page);
+    await page.context().close();
+    // The LM's pin no longer matches (as if the file changed upstream).
+    const lm = manifest.files.find((f) => f.url.endsWith('model-q4k.gguf'));
+    write({ ...manifest, files: manifest.files.map((f) => (f === lm ? { ...f, sha256: '0'.repeat(64) } : f)) });
+    const bad = await t.open();
+    await bad.click('#load-btn');
+    const banner = bad.locator('.banner', { hasText: 'does not match' });
+    await banner.waitFor({ timeout: TIMEOUT_MS });
+    const text = await banner.textContent();
+    assert(/model-q4k\.gguf/.test(text), `the error should name the file: ${text}`);
+    await t.shot(bad, '10-model-mismatch');
+    const kept = await bad.evaluate(async (url) => !!(await (await caches.open('stt-web-model-v1')).match(url)), lm.url);
+    assert(!kept, 'the refused file was kept in the cache');
+    assert((await bad.getAttribute('#model-state', 'data-state')) !== 'ready', 'the model loaded anyway');
+    await bad.context().close();
+  } finally {
+    fs.rmSync(path.join(t.fx.vendor, 'models.json'), { force: true });
+  }
 });
 
 check('server without Range support still loads the Mimi file', async (t) => {

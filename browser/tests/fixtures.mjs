@@ -122,6 +122,9 @@ export function makeFixtures() {
   fs.writeFileSync(path.join(dir, 'mic.wav'), wav(4, 48000));
   fs.writeFileSync(path.join(dir, 'speech.wav'), wav(10, 16000));
   fs.writeFileSync(path.join(dir, 'notes.txt'), 'This is not audio.\n'.repeat(50));
-  return { dir, model, alt, mimiName };
+  // /vendor/: the pinned manifest, empty (unpinned) unless a check writes one.
+  const vendor = path.join(dir, 'vendor');
+  fs.mkdirSync(vendor);
+  return { dir, model, alt, vendor, mimiName };
 }
 

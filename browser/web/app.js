@@ -105,6 +105,11 @@ const ERRORS = {
   },
   device_lost: { title: 'The GPU stopped responding', text: 'Reload the model to continue. If it keeps happening, choose CPU in Settings.', action: 'load' },
   not_loaded: { title: 'The model is not loaded yet', text: 'Download and load the model first.' },
+  model_mismatch: {
+    title: 'A downloaded model file does not match',
+    text: 'It differs from the version this app was built for (vendor/models.json), so it was not used or kept. The files may have changed upstream: try again later, or update the app.',
+    action: 'load',
+  },
   internal: { title: 'Something went wrong', text: '' },
 };
 
@@ -165,7 +170,7 @@ function showError({ code, message }) {
   const e = ERRORS[code] || ERRORS.internal;
   // The engine's message is technical; show it after the plain sentence only
   // where it helps (which file failed, what the server said).
-  const detail = ['download_failed', 'bad_model', 'model_origin', 'internal', 'bad_audio', 'device_lost'].includes(code) && message ? `(${message})` : '';
+  const detail = ['download_failed', 'bad_model', 'model_origin', 'model_mismatch', 'internal', 'bad_audio', 'device_lost'].includes(code) && message ? `(${message})` : '';
   showBanner({ key: `error-${code}`, level: e.level || 'error', title: e.title, text: e.text || message, action: e.action, detail });
 }
 
@@ -300,7 +305,7 @@ function onProgress(p) {
 
 async function startLoad() {
   if (modelState === 'downloading' || modelState === 'loading') return;
-  for (const k of ['error-download_failed', 'error-out_of_memory', 'error-bad_model', 'error-device_lost', 'error-internal', 'error-not_loaded']) clearBanner(k);
+  for (const k of ['error-download_failed', 'error-out_of_memory', 'error-bad_model', 'error-model_mismatch', 'error-model_origin', 'error-device_lost', 'error-internal', 'error-not_loaded']) clearBanner(k);
   if (recording) await stopRecording();
   fileRows.clear();
   $('file-list').replaceChildren();

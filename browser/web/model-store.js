@@ -28,9 +28,11 @@ export function checkModelOrigin(url) {
     `models load only from this site or ${MODEL_ORIGINS.join(', ')}, not from ${origin}`);
 }
 
-/** Default source: the quantized LM repo plus Kyutai's Mimi. */
-const HF_QUANTIZED = 'https://huggingface.co/efficient-nlp/stt-1b-en_fr-quantized/resolve/main/';
-const HF_CANDLE = 'https://huggingface.co/kyutai/stt-1b-en_fr-candle/resolve/main/';
+/** Default source: the quantized LM repo plus Kyutai's Mimi, at the
+ * revisions pinned in vendor/models.json (else their `main`). */
+export const HF_QUANTIZED_REPO = 'efficient-nlp/stt-1b-en_fr-quantized';
+export const HF_CANDLE_REPO = 'kyutai/stt-1b-en_fr-candle';
+const hubBase = (repo, revision) => `https://huggingface.co/${repo}/resolve/${revision || 'main'}/`;
 export const DEFAULT_MIMI_NAME = 'mimi-pytorch-e351c8d8@125.safetensors';
 const DEFAULT_TOKENIZER_NAME = 'tokenizer_en_fr_audio_8000.json';
 /** LM files tried in this order at a custom base when the chosen one is missing. */
@@ -59,6 +61,56 @@ export class StoreError extends Error {
     this.code = code;
     Object.assign(this, extra);
   }
+}
+
+// ---------------------------------------------------------------- pins
+
+/** The pinned manifest (vendor/models.json, written by
+ * scripts/pin-models.mjs): `revisions` {repo: commit} for the default
+ * source, and `files` [{url, size, sha256, part?}] — a downloaded file at one
+ * of those URLs is used and kept only if its size and SHA-256 match
+ * (`part: "encoder"`: Mimi's encoder-only rebuild, what the page keeps).
+ * Returns {revisions, pins: Map(cache key → pin)}; an absent manifest pins
+ * nothing (the page and this file come from the same server anyway). */
+export async function loadPins(url = new URL('./vendor/models.json', self.location.href).href) {
+  let manifest;
+  try {
+    const res = await fetch(url, { cache: 'no-store' });
+    if (res.status === 404) return { revisions: {}, pins: new Map() };
+    if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+    manifest = await res.json();
+  } catch (err) {
+    throw new StoreError('download_failed', `the pinned model manifest ${url} could not be read (${err.message})`);
+  }
+  const pins = new Map();
+  for (const f of manifest.files || []) {
+    if (typeof f.url !== 'string' || !Number.isSafeInteger(f.size) || !/^[0-9a-f]{64}$/.test(f.sha256 || '')) {
+      throw new StoreError('bad_model', `the pinned model manifest ${url} has a malformed entry: ${JSON.stringify(f).slice(0, 200)}`);
+    }
+    pins.set(f.part === 'encoder' ? encoderKey(f.url) : f.url, f);
+  }
+  return { revisions: manifest.revisions || {}, pins };
+}
+
+/** Lowercase hex SHA-256 of one shard (WebCrypto has no streaming digest;
+ * every pinned file is under a shard's 1 GiB). */
+export async function sha256Hex(shards) {
+  if (shards.length !== 1) {
+    throw new StoreError('bad_model', `a pinned file of ${totalLength(shards)} bytes is too large to check in one piece`);
+  }
+  const digest = await crypto.subtle.digest('SHA-256', shards[0]);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Throws `model_mismatch` unless `shards` are exactly the pinned file. */
+async function checkPin(pin, shards, name) {
+  if (!pin) return;
+  const size = totalLength(shards);
+  const sha = size === pin.size ? await sha256Hex(shards) : null;
+  if (size === pin.size && sha === pin.sha256) return;
+  const got = sha ? `SHA-256 ${sha.slice(0, 12)}…` : `${size} bytes`;
+  const want = sha ? `${pin.sha256.slice(0, 12)}…` : `${pin.size}`;
+  throw new StoreError('model_mismatch', `${name} (${pin.url}) is not the pinned file: ${got}, expected ${want}`, { url: pin.url });
 }
 
 // ---------------------------------------------------------------- cache
@@ -277,11 +329,13 @@ async function probe(url) {
 /** Fetches a whole file, from the cache when present and intact, else from
  * the network (then cached). Returns { shards, stored } where stored=false
  * means the quota refused it and it lives in memory only. */
-async function fetchFile(cache, url, { onProgress, key = url, onQuota, memo } = {}) {
+async function fetchFile(cache, url, { onProgress, key = url, onQuota, memo, pins } = {}) {
   const cached = memo?.get(key) ?? (await readCached(cache, key, (l, t) => onProgress?.(l, t, true)));
   if (cached) return { shards: cached, fromCache: true };
   const res = await fetchOk(url);
   const shards = await readBody(res, undefined, (l, t) => onProgress?.(l, t, false));
+  // Checked before it is used or kept: a cached file was checked once.
+  await checkPin(pins?.get(key), shards, url.split('/').pop());
   const quota = await writeCached(cache, key, shards, res.headers.get('content-type'));
   if (quota) await onQuota?.(quota);
   return { shards, fromCache: false };
@@ -444,14 +498,16 @@ async function resolveSource(cache, baseUrl, lmFile, ctx) {
     if ((await cache?.match(local + 'config.json')) || (await probe(local + 'config.json'))) base = local;
   }
   if (!base) {
-    const configUrl = HF_QUANTIZED + 'config.json';
+    const quantized = hubBase(HF_QUANTIZED_REPO, ctx.revisions[HF_QUANTIZED_REPO]);
+    const candle = hubBase(HF_CANDLE_REPO, ctx.revisions[HF_CANDLE_REPO]);
+    const configUrl = quantized + 'config.json';
     const config = await fetchFile(cache, configUrl, ctx.progressFor('config.json'));
     return {
       config: { url: configUrl, shards: config.shards },
       files: [
-        { role: 'lm', name: lmFile, url: HF_QUANTIZED + lmFile },
-        { role: 'mimi', name: DEFAULT_MIMI_NAME, url: HF_CANDLE + DEFAULT_MIMI_NAME },
-        { role: 'tokenizer', name: DEFAULT_TOKENIZER_NAME, url: HF_QUANTIZED + DEFAULT_TOKENIZER_NAME },
+        { role: 'lm', name: lmFile, url: quantized + lmFile },
+        { role: 'mimi', name: DEFAULT_MIMI_NAME, url: candle + DEFAULT_MIMI_NAME },
+        { role: 'tokenizer', name: DEFAULT_TOKENIZER_NAME, url: quantized + DEFAULT_TOKENIZER_NAME },
       ],
     };
   }
@@ -511,8 +567,11 @@ export async function loadModelFiles({ baseUrl, lmFile, onProgress, onQuota }) {
   // fast path below never reads a large file twice.
   const memo = new Map();
   const ctx = {
+    revisions: {},
+    pins: new Map(),
     progressFor: (file) => ({
       memo,
+      pins: ctx.pins,
       onProgress: (loaded, total, cached) => onProgress?.({ file, loaded, total, cached }),
       onQuota: async () => {
         anyMemoryOnly = true;
@@ -548,6 +607,7 @@ export async function loadModelFiles({ baseUrl, lmFile, onProgress, onQuota }) {
   }
 
   if (!files) {
+    Object.assign(ctx, await loadPins());
     const src = await resolveSource(cache, baseUrl, lmFile, ctx);
     files = { config: { name: 'config.json', shards: src.config.shards, key: src.config.url } };
     for (const f of src.files) {
@@ -558,6 +618,7 @@ export async function loadModelFiles({ baseUrl, lmFile, onProgress, onQuota }) {
         if (!shards) {
           const { bytes } = await fetchMimiEncoder(f.url, { onProgress: (l, t) => progress.onProgress(l, t, false) });
           shards = [bytes];
+          await checkPin(ctx.pins.get(key), shards, f.name);
           if (await writeCached(cache, key, shards)) await progress.onQuota();
         }
         files.mimi = { name: f.name, shards, key };
