@@ -78,3 +78,17 @@ soak DIR LM="model.safetensors" MINUTES="60":
     cargo run --release -p stt-cli -- soak --model {{DIR}} --lm {{LM}} --minutes {{MINUTES}} --compare-minutes 10 \
         --audio ../shared/fixtures/audio/bria.mp3 --audio ../shared/fixtures/audio/loona.mp3 \
         --audio ../shared/fixtures/audio/sample_fr_hibiki_crepes.mp3
+
+# The browser app recording Chromium's fake microphone (the fixtures looped,
+# 2 s pauses) with the real engine for MINUTES: words every minute and the
+# Chromium processes' RSS per minute, as JSON (browser/tests/soak.mjs).
+# `just soak-browser /tmp/stt-tiny`.
+soak-browser DIR MINUTES="10" BACKEND="cpu":
+    cargo build --release -p stt-cli
+    scripts/build-web
+    mkdir -p "$CARGO_TARGET_DIR/soak-clip"
+    for c in bria loona sample_fr_hibiki_crepes; do \
+        "$CARGO_TARGET_DIR/release/stt-cli" decode-pcm ../shared/fixtures/audio/$c.mp3 "$CARGO_TARGET_DIR/soak-clip/$c.f32"; done
+    cd "$CARGO_TARGET_DIR/soak-clip" && python3 {{justfile_directory()}}/scripts/f32-to-wav.py \
+        bria.f32 loona.f32 sample_fr_hibiki_crepes.f32 soak.wav --gap 2
+    STT_CLI="$CARGO_TARGET_DIR/release/stt-cli" node browser/tests/soak.mjs {{DIR}} "$CARGO_TARGET_DIR/soak-clip/soak.wav" {{MINUTES}} {{BACKEND}}

@@ -145,6 +145,7 @@ fn batched(
             "ms_per_step_p90": percentile(&times, 0.9),
             "ms_per_stream_step": median / b as f64,
             "batched_matvec": gpu.batched_matvec(),
+            "kv_cache": if args.gpu.kv_f16 { "f16" } else { "f32" },
             "streams_in_real_time": b as f64 * frame_ms / median,
             "gpu_weight_bytes": gpu.weight_bytes(),
             "gpu_cache_and_activation_bytes": gpu.activation_bytes(),
@@ -321,9 +322,10 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         let copy_gbps = stt_wgpu::probe::copy_bandwidth_gbps(gpu.gpu())?;
         let read_gbps = stt_wgpu::probe::read_bandwidth_gbps(gpu.gpu())?;
         let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, warmup, args.steps)?;
-        // KV read per step at the context reached (f32 K and V of every layer).
-        let kv_bytes =
-            (2 * cfg.num_layers * cfg.context.min(warmup + args.steps) * cfg.dim * 4) as u64;
+        // KV read per step at the context reached (K and V of every layer).
+        let kv_value_bytes = if args.gpu.kv_f16 { 2 } else { 4 };
+        let kv_bytes = (2 * cfg.num_layers * cfg.context.min(warmup + args.steps) * cfg.dim) as u64
+            * kv_value_bytes;
         let bytes = gpu.weight_bytes() + kv_bytes;
         let median = percentile(&gpu_times, 0.5);
         let gbps = bytes as f64 / (median * 1e-3) / 1e9;
@@ -334,6 +336,7 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             "shader_f16": caps.shader_f16,
             "subgroup_size": caps.subgroups.then_some(caps.subgroup_size),
             "quantized_at_load": args.gpu.quantize.map(|q| q.to_string()),
+            "kv_cache": if args.gpu.kv_f16 { "f16" } else { "f32" },
             "steps": args.steps,
             "ms_per_step_median": median,
             "ms_per_step_p90": percentile(&gpu_times, 0.9),

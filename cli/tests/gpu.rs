@@ -33,7 +33,7 @@ use stt_model::error::GpuErrorKind;
 use stt_model::stepper::{CpuStepper, LmStepper, StepOutput, TextInput};
 use stt_model::weights::quant::QuantType;
 use stt_model::{block_on, Model};
-use stt_wgpu::{FeatureRequest, GpuError, GpuOptions, GpuStepper};
+use stt_wgpu::{FeatureRequest, GpuError, GpuOptions, GpuStepper, KvPrecision};
 
 /// Past the 750-step KV ring, so the wrap is compared too.
 const STEPS: usize = 800;
@@ -44,6 +44,17 @@ const QUANTIZED_STEPS: usize = 200;
 const LOGIT_TOLERANCE: f32 = 1e-3;
 /// max |Δ p| of the end-of-turn probabilities (softmax of 6 values, f32).
 const VAD_TOLERANCE: f32 = 1e-4;
+/// The same with an f16 KV cache (`KvPrecision::F16`): each K and V value
+/// is rounded once, a relative error of at most 2⁻¹¹ ≈ 4.9e-4. A score
+/// q·k/√d moves by at most that fraction of Σ|qᵢkᵢ|/√d and each attention
+/// output by at most that fraction of max|v|, so a layer's attention branch
+/// is perturbed by ~5e-4 of its scale; L layers add up like a random walk
+/// (√L · 5e-4: 1.4e-3 for the tiny model's 8, 2e-3 for the 1B's 16), and the
+/// text head maps that onto the logits at the same relative size. 1e-2 ×
+/// RMS leaves a 5× margin over that estimate; what the tests measure is
+/// printed. Tokens must still be identical on the test models.
+const KV_F16_LOGIT_TOLERANCE: f32 = 1e-2;
+const KV_F16_VAD_TOLERANCE: f32 = 1e-3;
 
 /// Deterministic audio codes: the LM does not care where codes come
 /// from, and this keeps Mimi out of an LM test.
@@ -128,6 +139,24 @@ fn compare(label: &str, model: &Model, cpu: &mut CpuStepper, steps: usize) {
 }
 
 fn check(label: &str, model: &Model, want: &[StepOutput], got: &[StepOutput], gpu: &GpuStepper) {
+    check_within(
+        label,
+        model,
+        want,
+        got,
+        gpu,
+        (LOGIT_TOLERANCE, VAD_TOLERANCE),
+    );
+}
+
+fn check_within(
+    label: &str,
+    model: &Model,
+    want: &[StepOutput],
+    got: &[StepOutput],
+    gpu: &GpuStepper,
+    (logit_tolerance, vad_tolerance): (f32, f32),
+) {
     let cfg = &model.config;
     let steps = want.len();
     assert_eq!(want.len(), got.len());
@@ -168,12 +197,12 @@ fn check(label: &str, model: &Model, want: &[StepOutput], got: &[StepOutput], gp
         "{label}: too few distinct tokens to test anything"
     );
     assert!(
-        max_logit / rms <= LOGIT_TOLERANCE,
+        max_logit / rms <= logit_tolerance,
         "{label}: logits differ by {} × RMS",
         max_logit / rms
     );
     assert!(
-        max_vad <= VAD_TOLERANCE,
+        max_vad <= vad_tolerance,
         "{label}: end-of-turn probabilities differ by {max_vad}"
     );
 }
@@ -183,6 +212,43 @@ fn tiny_f32_matches_cpu() {
     let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
     let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
     compare("tiny f32", &model, &mut cpu, STEPS);
+}
+
+/// An f16 KV cache (half the bytes attention reads) against moshi's f32
+/// cache: within KV_F16_LOGIT_TOLERANCE, same tokens, past the ring wrap.
+#[test]
+fn f16_kv_cache_stays_within_its_tolerance() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stt-mid-seed2");
+    let mut o = SynthOptions::new(Preset::Mid, 2);
+    o.lm_dtype = StDtype::F32;
+    common::make_once(&dir, &o);
+    for (label, model) in [
+        (
+            "tiny",
+            Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap(),
+        ),
+        (
+            "mid",
+            Model::from_dir(&dir, Some("model.safetensors")).unwrap(),
+        ),
+    ] {
+        let cfg = &model.config;
+        let codes = codes(cfg.n_q, cfg.card as u32, STEPS);
+        let pad = vec![cfg.audio_pad_token(); cfg.n_q];
+        let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
+        let want = run(&mut cpu, &codes, &pad);
+        let opts = GpuOptions {
+            kv_cache: KvPrecision::F16,
+            ..Default::default()
+        };
+        let Some(mut gpu) = gpu_stepper(&model, opts) else {
+            return;
+        };
+        let got = run(&mut gpu, &codes, &pad);
+        let label = format!("{label} f32 weights, f16 KV cache");
+        let tolerances = (KV_F16_LOGIT_TOLERANCE, KV_F16_VAD_TOLERANCE);
+        check_within(&label, &model, &want, &got, &gpu, tolerances);
+    }
 }
 
 #[test]

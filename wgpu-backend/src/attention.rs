@@ -2,7 +2,7 @@
 //! pipeline, built the same way for the step engine and the candle op.
 
 use crate::device::Gpu;
-use crate::kernels::{self, AttentionShape};
+use crate::kernels::{self, AttentionShape, KvPrecision};
 use crate::pipelines::{bind_layout, pipeline, shader, RO, RW};
 
 /// attention.wgsl's bindings: params, qkv (read); k cache, v cache,
@@ -10,15 +10,17 @@ use crate::pipelines::{bind_layout, pipeline, shader, RO, RW};
 const BINDINGS: [wgpu::BufferBindingType; 6] = [RO, RO, RW, RW, RW, RW];
 
 /// The layout and pipeline for `dim` split in heads of `shape.head_dim`
-/// over a `context`-step cache (`shape` from `kernels::check_fits`).
+/// over a `context`-step cache of `kv` values (`shape` from
+/// `kernels::check_fits`).
 pub fn attention_pipeline(
     gpu: &Gpu,
     dim: usize,
     shape: AttentionShape,
     context: usize,
+    kv: KvPrecision,
 ) -> (wgpu::BindGroupLayout, wgpu::ComputePipeline) {
     let layout = bind_layout(&gpu.device, "attention", &BINDINGS);
-    let module = shader(gpu, "attention", &kernels::attention_source());
+    let module = shader(gpu, "attention", &kernels::attention_source(kv));
     let constants = [
         ("D", dim as f64),
         ("HEAD_DIM", shape.head_dim as f64),

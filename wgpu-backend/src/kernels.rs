@@ -13,6 +13,8 @@ use crate::error::{GpuError, Result};
 
 const EMBED: &str = include_str!("kernels/embed.wgsl");
 const ATTENTION: &str = include_str!("kernels/attention.wgsl");
+const KV_F32: &str = include_str!("kernels/kv_f32.wgsl");
+const KV_F16: &str = include_str!("kernels/kv_f16.wgsl");
 const STEP_PARAMS: &str = include_str!("kernels/step_params.wgsl");
 const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
 pub const ATTENTION_MERGE: &str = include_str!("kernels/attention_merge.wgsl");
@@ -172,9 +174,33 @@ pub fn embed_source() -> String {
     with_step_params(EMBED)
 }
 
-/// attention.wgsl, ready to compile.
-pub fn attention_source() -> String {
-    with_step_params(ATTENTION)
+/// How the LM's KV cache holds its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvPrecision {
+    /// moshi's own values (the default).
+    #[default]
+    F32,
+    /// Half the bytes: each value rounded to f16 once, when written.
+    F16,
+}
+
+impl KvPrecision {
+    /// Bytes per cached value.
+    pub fn bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 => 2,
+        }
+    }
+}
+
+/// attention.wgsl with its KV cache `kv`, ready to compile.
+pub fn attention_source(kv: KvPrecision) -> String {
+    let cache = match kv {
+        KvPrecision::F32 => KV_F32,
+        KvPrecision::F16 => KV_F16,
+    };
+    with_step_params(ATTENTION).replacen("\n//! KV_CACHE\n", &format!("\n{cache}\n"), 1)
 }
 
 /// argmax_heads.wgsl, ready to compile.
@@ -349,7 +375,7 @@ mod tests {
             MATVEC_WORKGROUP as usize / 8
         );
 
-        let attention = parse("attention", &attention_source());
+        let attention = parse("attention", &attention_source(KvPrecision::F32));
         assert_eq!(wgsl_const(&attention, "CHUNK"), ATTENTION_CHUNK);
         assert_eq!(
             4 * global_array_len(&attention, "q_rot"),
@@ -463,10 +489,14 @@ mod tests {
     fn step_params_kernels_validate() {
         for (name, src) in [
             ("embed", embed_source()),
-            ("attention", attention_source()),
+            ("attention", attention_source(KvPrecision::F32)),
+            ("attention f16 KV", attention_source(KvPrecision::F16)),
             ("argmax_heads", argmax_heads_source()),
         ] {
-            assert!(!src.contains("//! STEP_PARAMS"), "{name}");
+            assert!(
+                !src.contains("//! STEP_PARAMS") && !src.contains("//! KV_CACHE"),
+                "{name}"
+            );
             let module =
                 naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{name}: {e}"));
             naga::valid::Validator::new(

@@ -125,6 +125,7 @@ struct Builder<'a> {
     /// Lanes per row of each projection.
     lanes: matvec::Lanes,
     attention: AttentionShape,
+    kv: kernels::KvPrecision,
     streams: usize,
     /// Streams the activations hold: `streams`, rounded up to whole
     /// groups of the batched matvec when it runs.
@@ -182,6 +183,7 @@ pub(super) fn build(
         matvec: MatvecPipelines::new(gpu, lanes.for_rows(0))?,
         lanes,
         attention,
+        kv: opts.kv_cache,
         streams: opts.streams,
         allocated_streams: if batch {
             opts.streams.next_multiple_of(kernels::MATVEC_BATCH_STREAMS)
@@ -359,8 +361,13 @@ impl Builder<'_> {
     }
 
     fn attention_pipeline(&self) -> (wgpu::BindGroupLayout, Arc<wgpu::ComputePipeline>) {
-        let (layout, pipeline) =
-            attention_pipeline(self.gpu, self.cfg.dim, self.attention, self.cfg.context);
+        let (layout, pipeline) = attention_pipeline(
+            self.gpu,
+            self.cfg.dim,
+            self.attention,
+            self.cfg.context,
+            self.kv,
+        );
         (layout, Arc::new(pipeline))
     }
 
@@ -396,7 +403,7 @@ impl Builder<'_> {
             strides(d, 0, 3 * d),
         )?;
 
-        let cache_bytes = f32_bytes(self.streams * cfg.context * d);
+        let cache_bytes = (self.streams * cfg.context * d * self.kv.bytes()) as u64;
         let storage = wgpu::BufferUsages::STORAGE;
         let k_cache = (self.gpu).empty_buffer(&format!("{layer}.k_cache"), cache_bytes, storage)?;
         let v_cache = (self.gpu).empty_buffer(&format!("{layer}.v_cache"), cache_bytes, storage)?;

@@ -53,6 +53,9 @@ pub struct GpuOptions {
     /// Independent streams stepped together (each with its own KV cache,
     /// position, text token and sampling): 1 to [`MAX_STREAMS`].
     pub streams: usize,
+    /// The KV cache's values: f32 (moshi's, the default) or f16 (half the
+    /// bytes attention reads; not bit-identical to moshi).
+    pub kv_cache: crate::kernels::KvPrecision,
 }
 
 impl Default for GpuOptions {
@@ -65,6 +68,7 @@ impl Default for GpuOptions {
             quantize: None,
             matvec_lanes: None,
             streams: 1,
+            kv_cache: Default::default(),
         }
     }
 }

@@ -20,8 +20,10 @@
 //   0 params   storage read StepParams [streams] (rope[i/2] = (cos_2i, sin_2i,
 //              cos_2i+1, sin_2i+1) for pairs 2i, 2i+1; see step_params.rs)
 //   1 qkv      storage read f32 [streams][3 D]: q, k, v, each head-major (h · HEAD_DIM + i)
-//   2 k_cache  storage read_write f32 [streams][CONTEXT · D], slot-major
-//              (slot · D + h · HEAD_DIM + i)
+//   2 k_cache  storage read_write [streams][CONTEXT · D] values, slot-major
+//              (slot · D + h · HEAD_DIM + i), f32 or f16 as spliced in at
+//              KV_CACHE (kv_f32.wgsl / kv_f16.wgsl: k_load, v_load, kv_store
+//              take the index of 4 consecutive values)
 //   3 v_cache  same layout
 //   4 o_part   storage read_write f32 [streams][H · SPLITS · HEAD_DIM]: o of
 //              split s of head h at (h · SPLITS + s) · HEAD_DIM
@@ -42,6 +44,8 @@
 
 //! STEP_PARAMS
 
+//! KV_CACHE
+
 override D: u32;
 override HEAD_DIM: u32;
 override CONTEXT: u32;
@@ -53,8 +57,6 @@ const EMPTY_MAX: f32 = -3.4e38;
 
 @group(0) @binding(0) var<storage, read> params: array<StepParams>;
 @group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> k_cache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> v_cache: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> o_part: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> ml_part: array<vec2<f32>>;
 
@@ -116,8 +118,7 @@ fn main(
         q_rot[lid] = rotate(qkv[qkv0 + base4 + lid], cs);
         if owns_new {
             let at = cache0 + slot_new * d4 + base4 + lid;
-            k_cache[at] = rotate(qkv[qkv0 + d4 + base4 + lid], cs);
-            v_cache[at] = qkv[qkv0 + 2u * d4 + base4 + lid];
+            kv_store(at, rotate(qkv[qkv0 + d4 + base4 + lid], cs), qkv[qkv0 + 2u * d4 + base4 + lid]);
         }
     }
     storageBarrier();
@@ -130,7 +131,7 @@ fn main(
     if key < count {
         let row = cache0 + (j0 + key) * d4 + base4;
         for (var c = part; c < hd4; c = c + LANES_PER_KEY) {
-            acc = acc + dot(q_rot[c], k_cache[row + c]);
+            acc = acc + dot(q_rot[c], k_load(row + c));
         }
     }
     red[lid] = acc;
@@ -159,7 +160,7 @@ fn main(
     var o = vec4<f32>(0.0);
     if group < key_groups {
         for (var j = group; j < count; j = j + key_groups) {
-            o = o + probs[j] * v_cache[cache0 + (j0 + j) * d4 + base4 + col];
+            o = o + probs[j] * v_load(cache0 + (j0 + j) * d4 + base4 + col);
         }
     }
     red4[lid] = o;

@@ -51,7 +51,8 @@ impl GpuAttention {
         let shape = kernels::check_fits(dim, num_heads, context)?;
         let kernels::AttentionShape { head_dim, splits } = shape;
         use wgpu::BufferUsages as U;
-        let (layout, pipeline) = attention_pipeline(&ops.gpu, dim, shape, context);
+        let (layout, pipeline) =
+            attention_pipeline(&ops.gpu, dim, shape, context, kernels::KvPrecision::F32);
         let cache = (4 * context * dim) as u64;
         let identity: Vec<f32> = (0..dim * dim)
             .map(|i| if i / dim == i % dim { 1.0 } else { 0.0 })
