@@ -7,10 +7,15 @@
 //
 //   [STT_CLI=path/to/stt-cli] node browser/tests/soak.mjs MODEL_DIR CLIP.wav [MINUTES] [cpu|webgpu]
 //
-// `just soak-browser` runs 10 minutes; CI runs 1 on the tiny model. Fails
-// (exit 1) when a minute after the first brings no word, the page reports an
-// error, or memory grows by more than GROWTH_LIMIT_MB after minute 1 (a
-// leak of the stream's audio alone would be 11.5 MB a minute at 48 kHz).
+// `just soak-browser` runs 10 minutes; CI runs 1 on the tiny model (words
+// and errors only). Fails (exit 1) when a minute after the first brings no
+// word, the page reports an error, or — from 4 minutes on — memory grows
+// faster than SLOPE_LIMIT_MB a minute from minute 3 on (a least-squares
+// slope: single readings swing by ~±40 MB with V8's heap; the first two
+// minutes are warm-up, JIT and heap sizing). The limit sits below what
+// keeping the stream's audio would add: 5.8 MB a minute at 24 kHz after
+// resampling, 11.5 at a 48 kHz microphone. Measured (10 minutes, tiny
+// model, CPU path, 2-core machine): 2.7 MB a minute, 1942 → 2125 MB.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +28,16 @@ if (!modelDir || !clip || !['cpu', 'webgpu'].includes(backend)) {
   process.exit(2);
 }
 const MINUTES = Number(minutesArg);
-const GROWTH_LIMIT_MB = 64;
+const SLOPE_LIMIT_MB = 5.5;
+
+/** Least-squares slope (MB per minute) of `points` [{minute, rss_mb}]. */
+function slope(points) {
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.minute, 0) / n;
+  const my = points.reduce((s, p) => s + p.rss_mb, 0) / n;
+  const sxx = points.reduce((s, p) => s + (p.minute - mx) ** 2, 0);
+  return points.reduce((s, p) => s + (p.minute - mx) * (p.rss_mb - my), 0) / sxx;
+}
 
 /** Resident MB of the Chromium processes below `pid` (Linux /proc): the
  * browser, the page's renderer with its worker, the GPU process. */
@@ -98,14 +112,17 @@ async function main() {
     const first = report.per_minute[0];
     const last = report.per_minute.at(-1);
     report.rss_growth_mb = last.rss_mb - first.rss_mb;
+    const settled = report.per_minute.filter((m) => m.minute >= 3);
+    report.rss_slope_mb_per_minute_from_minute_3 = settled.length >= 2 ? slope(settled) : null;
     const silentMinutes = report.per_minute.filter((m) => m.minute > 1 && m.new_words === 0).map((m) => m.minute);
     const stopped = report.per_minute.filter((m) => !m.recording).map((m) => m.minute);
     report.ok = silentMinutes.length === 0 && stopped.length === 0 && report.errors.length === 0 &&
-      first.words > 0 && first.rss_mb > 0 && report.rss_growth_mb <= GROWTH_LIMIT_MB;
+      first.words > 0 && first.rss_mb > 0 &&
+      (MINUTES < 4 || report.rss_slope_mb_per_minute_from_minute_3 <= SLOPE_LIMIT_MB);
     if (!report.ok) {
       failed = true;
       console.error(`soak failed: minutes without words ${JSON.stringify(silentMinutes)}, not recording ${JSON.stringify(stopped)}, ` +
-        `errors ${JSON.stringify(report.errors)}, RSS growth ${report.rss_growth_mb} MB (limit ${GROWTH_LIMIT_MB})`);
+        `errors ${JSON.stringify(report.errors)}, RSS slope ${report.rss_slope_mb_per_minute_from_minute_3} MB/min (limit ${SLOPE_LIMIT_MB})`);
     }
   } catch (e) {
     failed = true;

@@ -141,13 +141,17 @@ fn main(
         let at = lid * LANES_PER_KEY;
         probs[lid] = ((red[at] + red[at + 1u]) + (red[at + 2u] + red[at + 3u])) * scale;
     }
+    // The chunk's max: a tree over the CHUNK scores (log2 CHUNK barriers
+    // rather than every invocation reading all of them in turn).
+    red[lid] = select(EMPTY_MAX, probs[lid % CHUNK], lid < count);
     workgroupBarrier();
-    // Every invocation reads the chunk's max from workgroup memory
-    // (broadcast reads), then the owner of each key exponentiates it.
-    var m = EMPTY_MAX;
-    for (var j = 0u; j < count; j = j + 1u) {
-        m = max(m, probs[j]);
+    for (var stride = CHUNK / 2u; stride > 0u; stride = stride / 2u) {
+        if lid < stride {
+            red[lid] = max(red[lid], red[lid + stride]);
+        }
+        workgroupBarrier();
     }
+    let m = red[0];
     workgroupBarrier();
     if lid < count {
         probs[lid] = exp(probs[lid] - m);
@@ -164,7 +168,15 @@ fn main(
         }
     }
     red4[lid] = o;
+    // l = Σ pⱼ as a tree too, beside the output's group sums.
+    red[lid] = select(0.0, probs[lid % CHUNK], lid < count);
     workgroupBarrier();
+    for (var stride = CHUNK / 2u; stride > 0u; stride = stride / 2u) {
+        if lid < stride {
+            red[lid] = red[lid] + red[lid + stride];
+        }
+        workgroupBarrier();
+    }
     if lid < hd4 {
         var total = vec4<f32>(0.0);
         for (var g = 0u; g < key_groups; g = g + 1u) {
@@ -173,10 +185,6 @@ fn main(
         o_part[out_at * hd4 + lid] = total;
     }
     if lid == 0u {
-        var l = 0.0;
-        for (var j = 0u; j < count; j = j + 1u) {
-            l = l + probs[j];
-        }
-        ml_part[ml_at] = vec2<f32>(m, l);
+        ml_part[ml_at] = vec2<f32>(m, red[0]);
     }
 }
