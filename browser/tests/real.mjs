@@ -12,7 +12,8 @@
 //     appear while it records, Stop flushes the rest and leaves no partial;
 //   - the GPU lost mid-file (the worker's WebGPU device destroyed, as a
 //     driver reset would): the page says so, the file finishes on the CPU,
-//     every word shown before the loss is still there, unchanged;
+//     every word shown before the loss is still there, unchanged; the same
+//     while recording the microphone (words keep coming on the CPU);
 //   - the worker replaced (`sttClient.restart()`, what the client does after
 //     an engine crash): the model loads again from the cache and the JSON
 //     export is unchanged, byte for byte;
@@ -90,9 +91,10 @@ async function run(browser, server, backend, clipsToRun, shot) {
 
 const words = (json) => JSON.parse(json).words;
 
-/** Transcribes `clip` on WebGPU and destroys the worker's GPU device once
- * the first word is shown; returns what the page showed before and after. */
-async function deviceLoss(browser, server, clip) {
+/** Transcribes `clip` on WebGPU (a file, or with `live` the fake microphone
+ * `browser` plays) and destroys the worker's GPU device once the first word
+ * is shown; returns what the page showed before and after. */
+async function deviceLoss(browser, server, clip, live = false) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
@@ -111,7 +113,8 @@ async function deviceLoss(browser, server, clip) {
   });
   await page.click('#load-btn');
   await page.waitForFunction(() => document.getElementById('model-state').dataset.state === 'ready', null, { timeout: LOAD_MS });
-  await page.setInputFiles('#file-input', clip);
+  if (live) await page.click('#record-btn');
+  else await page.setInputFiles('#file-input', clip);
   await page.waitForFunction(() => document.querySelectorAll('#transcript .w').length >= 1, null, { timeout: FILE_MS });
   const shown = () => page.evaluate(() => [...document.querySelectorAll('#transcript .w')].map((w) => w.textContent));
   const destroyed = await worker.evaluate(() => {
@@ -119,13 +122,25 @@ async function deviceLoss(browser, server, clip) {
     return (self.sttTestDevices || []).length;
   });
   const before = await shown();
-  const doneBefore = await page.evaluate(() => document.getElementById('file-job-pct').textContent === 'Done');
-  await page.waitForFunction(() => document.getElementById('file-job-pct').textContent === 'Done', null, { timeout: FILE_MS });
+  let doneBefore;
+  if (live) {
+    doneBefore = false;
+    // Words on the CPU while still recording, then Stop flushes the rest.
+    await page.waitForFunction((n) => document.querySelectorAll('#transcript .w').length > n, before.length, { timeout: FILE_MS });
+    await page.click('#record-btn');
+    await page.waitForFunction(() => {
+      const b = document.querySelector('#record-btn');
+      return b.getAttribute('aria-pressed') === 'false' && !b.hasAttribute('data-busy');
+    }, null, { timeout: FILE_MS });
+  } else {
+    doneBefore = await page.evaluate(() => document.getElementById('file-job-pct').textContent === 'Done');
+    await page.waitForFunction(() => document.getElementById('file-job-pct').textContent === 'Done', null, { timeout: FILE_MS });
+  }
   const after = await shown();
   const banner = await page.evaluate(() => document.body.innerText.includes('The GPU stopped responding'));
   const badge = await page.evaluate(() => document.getElementById('backend-text').textContent);
   const errorBanners = await page.locator('.banner-error').count();
-  await page.screenshot({ path: path.join(OUT_DIR, 'real-device-lost.png'), fullPage: true });
+  await page.screenshot({ path: path.join(OUT_DIR, `real-device-lost${live ? '-mic' : ''}.png`), fullPage: true });
   const exported = words(await page.evaluate(() => window.sttClient.export('json')));
   await context.close();
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
@@ -230,6 +245,28 @@ async function main() {
       'device loss: every word shown before it is kept, and the rest of the file follows',
       `${lost.before.length} words before, ${lost.after.length} after`);
     console.log(`device loss: ${((Date.now() - t2) / 1000).toFixed(1)} s`);
+
+    // The same while recording: the microphone stream goes on on the CPU.
+    const t3 = Date.now();
+    const micBrowser = await chromium.launch({
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+        `--use-file-for-fake-audio-capture=${path.resolve(shortClip)}`],
+    });
+    try {
+      const m = await deviceLoss(micBrowser, server, shortClip, true);
+      verdict(m.destroyed >= 1 && m.banner && /CPU/.test(m.badge) && m.errorBanners === 0,
+        'device loss while recording: the page says so and carries on on the CPU', `badge "${m.badge}"`);
+      const keptLive = m.before.every((w, i) => m.after[i] === w);
+      verdict(keptLive && m.after.length > m.before.length && m.exported.length === m.after.length,
+        'device loss while recording: every word shown before it is kept, and words keep coming',
+        `${m.before.length} words before, ${m.after.length} after Stop`);
+    } finally {
+      await micBrowser.close();
+    }
+    console.log(`device loss while recording: ${((Date.now() - t3) / 1000).toFixed(1)} s`);
   } catch (e) {
     verdict(false, 'the run completed', e.message);
   } finally {

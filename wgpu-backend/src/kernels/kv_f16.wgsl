@@ -1,6 +1,6 @@
 // kv_f16.wgsl — the LM's KV cache stored as IEEE half floats, half the
 // bytes attention reads per step (the largest read at a full cache with
-// many streams), spliced into attention.wgsl at `//! KV_CACHE`.
+// many streams), spliced into attention.wgsl at its KV_CACHE marker.
 // Bindings (group 0): 2 k_cache, 3 v_cache: storage read_write
 //   array<vec2<u32>>, element i = 4 consecutive values as two
 //   pack2x16float pairs (x, y) and (z, w); index i as in kv_f32.wgsl.

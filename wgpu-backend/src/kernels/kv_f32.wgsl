@@ -1,5 +1,5 @@
 // kv_f32.wgsl — the LM's KV cache as f32 (the default: exactly moshi's
-// values), spliced into attention.wgsl at `//! KV_CACHE`.
+// values), spliced into attention.wgsl at its KV_CACHE marker.
 // Bindings (group 0): 2 k_cache, 3 v_cache: storage read_write
 //   array<vec4<f32>>, one element per 4 consecutive values; index i is the
 //   same in both variants (attention.wgsl computes it).
