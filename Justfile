@@ -62,12 +62,17 @@ bench-browser TINY FULL CLIP="../shared/fixtures/audio/bria.mp3":
 # replay one with `STT_FUZZ_REPRO=target:PATH cargo test -p stt-fuzz
 # --release repro -- --ignored`. CI runs the same targets over the seed
 # corpus and seeded mutations on stable (fuzz-targets/tests/corpus.rs).
+# Overflow checks stay on for our own parsers; audio is fuzzed as it ships
+# (-O: release arithmetic): symphonia 0.5's MKV packet timestamps overflow
+# in debug builds on a block dated before its cluster (release wraps, and
+# nothing here reads packet timestamps).
 fuzz SECONDS="120":
     rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     cd fuzz && for t in gguf safetensors lm_weights sentencepiece tokenizer_json audio config worker_message; do \
         mkdir -p work/$t && cp -n corpus/$t/* work/$t/ ; \
-        cargo +nightly fuzz run $t work/$t -- -max_total_time={{SECONDS}} -rss_limit_mb=4096 -max_len=65536 || exit 1; \
+        release=; [ $t = audio ] && release=-O; \
+        cargo +nightly fuzz run $release $t work/$t -- -max_total_time={{SECONDS}} -rss_limit_mb=4096 -max_len=65536 || exit 1; \
     done
 
 # An hour-long live stream (the fixtures looped with 2 s pauses) through the
