@@ -200,9 +200,7 @@ impl Engine {
         // weights, and Mimi (smaller) then fits in the freed space. The other
         // order needs ~0.5 GB more wasm memory for the full model (memory
         // only grows).
-        let lm_name = string_field(&files, "lm_name")?;
-        let lm =
-            LmWeights::from_shards(&lm_name, shards_field(&files, "lm")?).map_err(core_error)?;
+        let lm = lm_file(&files)?;
         let (stepper, adapter, notice) = match backend {
             Backend::Cpu => (cpu_stepper(&lm, &config)?, None, None),
             Backend::Webgpu => {
@@ -225,9 +223,7 @@ impl Engine {
         // the last reference to the file bytes goes, and the allocator can
         // reuse them (wasm linear memory never shrinks; see `memoryBytes`).
         drop(lm);
-        let mimi_name = string_field(&files, "mimi_name")?;
-        let mimi_file = SafetensorsFile::from_shards(&mimi_name, shards_field(&files, "mimi")?)
-            .map_err(core_error)?;
+        let mimi_file = mimi_file(&files)?;
         let mimi = mimi_encoder(&mimi_file, &config, &stepper, mimi_choice(&files)?)?;
         drop(mimi_file);
         let backend = match stepper {
@@ -307,6 +303,18 @@ impl Engine {
             result.map(JsValue::from_bool)
         })
     }
+}
+
+/// `files.lm` (shards) named `files.lm_name`.
+fn lm_file(files: &JsValue) -> Result<LmWeights, JsValue> {
+    let name = string_field(files, "lm_name")?;
+    LmWeights::from_shards(&name, shards_field(files, "lm")?).map_err(core_error)
+}
+
+/// `files.mimi` (shards) named `files.mimi_name`.
+fn mimi_file(files: &JsValue) -> Result<SafetensorsFile, JsValue> {
+    let name = string_field(files, "mimi_name")?;
+    SafetensorsFile::from_shards(&name, shards_field(files, "mimi")?).map_err(core_error)
 }
 
 /// The WebGPU stepper and the adapter's name.
@@ -428,29 +436,24 @@ impl Inner {
         Ok(())
     }
 
+    /// Where the current session starts in the stream, in seconds.
+    fn offset_s(&self) -> f64 {
+        self.offset_samples as f64 / SAMPLE_RATE_HZ as f64
+    }
+
     /// Seconds of the stream run so far.
     fn stream_seconds(&self) -> f64 {
-        self.offset_samples as f64 / SAMPLE_RATE_HZ as f64 + self.session.audio_seconds()
+        self.offset_s() + self.session.audio_seconds()
     }
 
     async fn continue_on_cpu(&mut self, files: JsValue) -> Result<bool, JsValue> {
-        let lm_name = string_field(&files, "lm_name")?;
-        let lm =
-            LmWeights::from_shards(&lm_name, shards_field(&files, "lm")?).map_err(core_error)?;
+        let lm = lm_file(&files)?;
         let stepper = cpu_stepper(&lm, &self.config)?;
         drop(lm);
-        let mimi_name = string_field(&files, "mimi_name")?;
-        let mimi_file = SafetensorsFile::from_shards(&mimi_name, shards_field(&files, "mimi")?)
-            .map_err(core_error)?;
-        let mimi = MimiEncoder::load(&mimi_file, &self.config, &candle_core::Device::Cpu)
-            .map_err(core_error)?;
+        let mimi_file = mimi_file(&files)?;
+        let mimi = mimi_encoder(&mimi_file, &self.config, &stepper, MimiChoice::Cpu)?;
         drop(mimi_file);
-        let mut session = Session::new(
-            &self.config,
-            AnyMimi::Cpu(Box::new(mimi)),
-            stepper,
-            Some(self.tokenizer.clone()),
-        );
+        let mut session = Session::new(&self.config, mimi, stepper, Some(self.tokenizer.clone()));
         session.stepper_mut().set_sampling(self.sampling);
         session.set_mimi_chunk_frames(self.mimi_chunk_frames);
         self.offset_steps += self.session.steps_done();
@@ -493,7 +496,7 @@ impl Inner {
 
     /// Gathers events into the transcript and sends what the page shows.
     fn publish(&mut self, events: Vec<Event>) {
-        let offset_s = self.offset_samples as f64 / SAMPLE_RATE_HZ as f64;
+        let offset_s = self.offset_s();
         for event in events {
             let event = event.shifted(offset_s);
             self.replay.observe(&event);
