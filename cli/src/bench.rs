@@ -321,6 +321,10 @@ pub fn run(args: BenchArgs) -> Result<bool> {
         let mut gpu = block_on(stt_wgpu::GpuStepper::new(model.lm.clone(), cfg, opts))?;
         let copy_gbps = stt_wgpu::probe::copy_bandwidth_gbps(gpu.gpu())?;
         let read_gbps = stt_wgpu::probe::read_bandwidth_gbps(gpu.gpu())?;
+        // One workgroup, and as many as the widest projection dispatches.
+        let dispatch_us = [1u32, 1024].map(|groups| {
+            stt_wgpu::probe::dependent_dispatch_us(gpu.gpu(), groups).map(|us| (groups, us))
+        });
         let gpu_times = time_steps(&mut gpu, cfg.n_q, pad, warmup, args.steps)?;
         // KV read per step at the context reached (K and V of every layer).
         let kv_value_bytes = if args.gpu.kv_f16 { 2 } else { 4 };
@@ -348,6 +352,10 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             "fraction_of_copy_bandwidth": gbps / copy_gbps,
             "read_bandwidth_gbps": read_gbps,
             "fraction_of_read_bandwidth": gbps / read_gbps,
+            "dependent_dispatch_us": dispatch_us
+                .into_iter()
+                .map(|r| r.map(|(groups, us)| serde_json::json!({"workgroups": groups, "us": us})))
+                .collect::<Result<Vec<_>, _>>()?,
         });
         if let Some(n) = args.profile_steps {
             out["gpu"]["profile"] = profile(&mut gpu, cfg.n_q, pad, n)?;

@@ -69,6 +69,34 @@ pub fn read_bandwidth_gbps(gpu: &Gpu) -> Result<f64> {
     Ok(n as f64 * size as f64 / secs / 1e9)
 }
 
+/// GPU time of one dispatch in a chain of dependent dispatches (each
+/// reads what the previous wrote, so a barrier orders them as it orders a
+/// step's kernels) of `workgroups` workgroups doing almost nothing, in µs:
+/// what a step pays per kernel before its bytes, timed by `best_timing`.
+pub fn dependent_dispatch_us(gpu: &Gpu, workgroups: u32) -> Result<f64> {
+    let storage = wgpu::BufferUsages::STORAGE;
+    let cells = gpu.empty_buffer("dispatch chain", 4 * 256 * workgroups as u64, storage)?;
+    let layout = bind_layout(&gpu.device, "dispatch chain", &[RW]);
+    let module = shader(gpu, "dispatch chain", kernels::DISPATCH_CHAIN);
+    let pipe = pipeline(gpu, "dispatch chain", &layout, &module, &[]);
+    let bg = bind_group(&gpu.device, "dispatch chain", &layout, &[&cells]);
+    let run = |n: usize| -> Result<f64> {
+        let mut enc = gpu.encoder("dispatch chain");
+        {
+            let mut pass = compute_pass(&mut enc, "dispatch chain");
+            pass.set_pipeline(&pipe);
+            pass.set_bind_group(0, &bg, &[]);
+            for _ in 0..n {
+                pass.dispatch_workgroups(workgroups, 1, 1);
+            }
+        }
+        time_submit(gpu, enc.finish())
+    };
+    let (n, secs) = best_timing(run)?;
+    gpu.check()?;
+    Ok(secs / n as f64 * 1e6)
+}
+
 /// The probes' timing: `run(n)` submits n repetitions; n grows ×4 until
 /// one submit takes ≥ 50 ms (submit and wake-up latency then stay out of
 /// it), then the fastest of three such submits counts (clocks ramp up
