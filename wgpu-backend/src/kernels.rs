@@ -20,6 +20,7 @@ const ARGMAX_HEADS: &str = include_str!("kernels/argmax_heads.wgsl");
 pub const ATTENTION_MERGE: &str = include_str!("kernels/attention_merge.wgsl");
 #[cfg(not(target_arch = "wasm32"))]
 pub const READ_BANDWIDTH: &str = include_str!("kernels/read_bandwidth.wgsl");
+#[cfg(not(target_arch = "wasm32"))]
 pub const DISPATCH_CHAIN: &str = include_str!("kernels/dispatch_chain.wgsl");
 const MATVEC: &str = include_str!("kernels/matvec.wgsl");
 const MATVEC_BATCH: &str = include_str!("kernels/matvec_batch.wgsl");
@@ -220,10 +221,9 @@ pub fn matvec_batch_source(format: GpuFormat, features: ShaderFeatures) -> Strin
     matvec_kernel(MATVEC_BATCH, format, features, true)
 }
 
-/// `kernel` with a weight file and a reduction file spliced in: the
-/// reduction file's part after its `//! BATCH` line (lanes_sum4) only into
-/// the batched kernel, which alone calls it; the weight file whole (both
-/// kernels load blocks with its block_load / block_chunk).
+/// `kernel` with a weight file and a reduction file spliced in: their
+/// parts after a `//! BATCH` line (block_dot4, lanes_sum4) only into the
+/// batched kernel, which alone calls them.
 fn matvec_kernel(kernel: &str, format: GpuFormat, features: ShaderFeatures, batch: bool) -> String {
     let part = |file: &'static str| -> String {
         match file.split_once("\n//! BATCH\n") {
@@ -232,14 +232,13 @@ fn matvec_kernel(kernel: &str, format: GpuFormat, features: ShaderFeatures, batc
             None => file.to_string(),
         }
     };
-    let weights = match format {
+    let weights = part(match format {
         GpuFormat::F32 => WEIGHTS_F32,
         GpuFormat::F16 if features.f16 => WEIGHTS_F16,
         GpuFormat::F16 => WEIGHTS_F16_PACKED,
         GpuFormat::Q8 => WEIGHTS_Q8,
         GpuFormat::Q4 => WEIGHTS_Q4,
-    }
-    .replacen("\n//! BATCH\n", "\n", 1);
+    });
     let reduce = part(if features.subgroups {
         REDUCE_SUBGROUP
     } else {

@@ -37,11 +37,6 @@
 // vec4 columns p, p + 4, … of the dot (4 invocations read 64 contiguous bytes).
 // Output: invocation t sums vec4 column t % (HEAD_DIM/4) over every
 // (256 / (HEAD_DIM/4))-th key of the chunk; the groups are then added.
-// Loads issued ahead: each invocation loads every K and V vec4 it will use
-// into registers before the first barrier (at most 8 of each, indices
-// clamped into the cache), so their latencies overlap instead of chaining
-// behind the reductions; the invocation that owns kv_slot reloads the new
-// slot after the append's barrier. The sums keep the order above.
 // Bounds: HEAD_DIM ≤ 128 and a multiple of 16, CONTEXT ≤ 1024 (checked by the host).
 // CPU reference: moshi `StreamingMultiheadAttention::forward` for t = 1
 // (no mask), merged by matvec.wgsl. Differences: summation order, the
@@ -58,9 +53,6 @@ override CONTEXT: u32;
 const WG: u32 = 256u;
 const CHUNK: u32 = 64u;
 const LANES_PER_KEY: u32 = 4u;
-// K vec4s per invocation (HEAD_DIM / 4 / LANES_PER_KEY) and V vec4s (CHUNK
-// / (WG / (HEAD_DIM / 4))), both at most 8 for HEAD_DIM ≤ 128.
-const MAX_PER_INVOCATION: u32 = 8u;
 const EMPTY_MAX: f32 = -3.4e38;
 
 @group(0) @binding(0) var<storage, read> params: array<StepParams>;
@@ -119,25 +111,6 @@ fn main(
         return;
     }
     let count = min(CHUNK, n - j0);
-    // Every K and V value this invocation will use is asked for first, so
-    // the workgroup waits on memory once rather than once per key. Rows
-    // past `count` and columns past HEAD_DIM read valid slots and are not
-    // used; the slot this step writes is read again below.
-    let key = lid / LANES_PER_KEY;
-    let part = lid % LANES_PER_KEY;
-    let k_row = cache0 + (j0 + min(key, count - 1u)) * d4 + base4;
-    var kr: array<vec4<f32>, MAX_PER_INVOCATION>;
-    for (var i = 0u; i < MAX_PER_INVOCATION; i = i + 1u) {
-        kr[i] = k_load(k_row + min(part + i * LANES_PER_KEY, hd4 - 1u));
-    }
-    let key_groups = WG / hd4;
-    let col = lid % hd4;
-    let group = min(lid / hd4, key_groups - 1u);
-    var vr: array<vec4<f32>, MAX_PER_INVOCATION>;
-    for (var i = 0u; i < MAX_PER_INVOCATION; i = i + 1u) {
-        let j = min(group + i * key_groups, count - 1u);
-        vr[i] = v_load(cache0 + (j0 + j) * d4 + base4 + col);
-    }
     let slot_new = p.kv_slot;
     let owns_new = slot_new >= j0 && slot_new < j0 + count;
     if lid < hd4 {
@@ -150,29 +123,15 @@ fn main(
     }
     storageBarrier();
     workgroupBarrier();
-    // The slot written above was read before it was written.
-    if owns_new {
-        if j0 + min(key, count - 1u) == slot_new {
-            for (var i = 0u; i < MAX_PER_INVOCATION; i = i + 1u) {
-                kr[i] = k_load(k_row + min(part + i * LANES_PER_KEY, hd4 - 1u));
-            }
-        }
-        for (var i = 0u; i < MAX_PER_INVOCATION; i = i + 1u) {
-            let j = min(group + i * key_groups, count - 1u);
-            if j0 + j == slot_new {
-                vr[i] = v_load(cache0 + (j0 + j) * d4 + base4 + col);
-            }
-        }
-    }
 
     // Scores: key lid / 4 of the chunk, every 4th vec4 column each.
+    let key = lid / LANES_PER_KEY;
+    let part = lid % LANES_PER_KEY;
     var acc = 0.0;
     if key < count {
-        for (var i = 0u; i < MAX_PER_INVOCATION; i = i + 1u) {
-            let c = part + i * LANES_PER_KEY;
-            if c < hd4 {
-                acc = acc + dot(q_rot[c], kr[i]);
-            }
+        let row = cache0 + (j0 + key) * d4 + base4;
+        for (var c = part; c < hd4; c = c + LANES_PER_KEY) {
+            acc = acc + dot(q_rot[c], k_load(row + c));
         }
     }
     red[lid] = acc;
@@ -199,13 +158,13 @@ fn main(
     }
     workgroupBarrier();
 
+    let key_groups = WG / hd4;
+    let col = lid % hd4;
+    let group = lid / hd4;
     var o = vec4<f32>(0.0);
-    if lid / hd4 < key_groups {
-        for (var i = 0u; i < MAX_PER_INVOCATION; i = i + 1u) {
-            let j = group + i * key_groups;
-            if j < count {
-                o = o + probs[j] * vr[i];
-            }
+    if group < key_groups {
+        for (var j = group; j < count; j = j + key_groups) {
+            o = o + probs[j] * v_load(cache0 + (j0 + j) * d4 + base4 + col);
         }
     }
     red4[lid] = o;

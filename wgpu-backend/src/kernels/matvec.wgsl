@@ -106,22 +106,6 @@ fn input4_at(k: u32) -> vec4<f32> {
 
 //! WEIGHTS
 
-// Blocks loaded together: a group of PREFETCH blocks per invocation is in
-// flight while the previous group is summed, and the first group is asked
-// for before the prologue (the loads do not depend on it), so a workgroup
-// waits on memory about once rather than once per block.
-const PREFETCH: u32 = 4u;
-
-// Block b of row r's contribution, as the weight file's block_dot sums it.
-fn block_sum(bw: BlockW, b: u32) -> f32 {
-    let k0 = b * 32u;
-    var s = 0.0;
-    for (var c = 0u; c < 8u; c = c + 1u) {
-        s = s + dot(block_chunk(bw, c), input4_at(k0 + 4u * c));
-    }
-    return s;
-}
-
 @compute @workgroup_size(256)
 fn main(ids: Ids) {
     let lid = ids.lid;
@@ -129,22 +113,6 @@ fn main(ids: Ids) {
     x0 = stream * X_STRIDE4;
     alpha0 = stream * ALPHA_STRIDE4;
     let y0 = Y_OFFSET + stream * Y_STRIDE;
-    let rows_per_wg = WG / LANES;
-    let lane = lid % LANES;
-    let v = lid / LANES;
-    var r = ids.wid.x * rows_per_wg + v;
-    let pair = ids.wid.x * (rows_per_wg / 2u) + v / 2u;
-    if GATED_OUT {
-        r = select(ROWS, pair + (v % 2u) * (ROWS / 2u), pair < ROWS / 2u);
-    }
-    // Loads of rows past the end read the last row, of blocks past the end
-    // the last block (valid memory; their sums are never used).
-    let rl = min(r, ROWS - 1u);
-    let last_block = K / 32u - 1u;
-    var w0 = block_load(rl, min(lane, last_block));
-    var w1 = block_load(rl, min(lane + LANES, last_block));
-    var w2 = block_load(rl, min(lane + 2u * LANES, last_block));
-    var w3 = block_load(rl, min(lane + 3u * LANES, last_block));
     if INPUT_MODE == 1u {
         var s = 0.0;
         for (var i = lid; i < K / 4u; i = i + WG) {
@@ -176,10 +144,16 @@ fn main(ids: Ids) {
         }
         workgroupBarrier();
     }
+    let rows_per_wg = WG / LANES;
+    let lane = lid % LANES;
+    let v = lid / LANES;
+    var r = ids.wid.x * rows_per_wg + v;
+    let pair = ids.wid.x * (rows_per_wg / 2u) + v / 2u;
+    if GATED_OUT {
+        r = select(ROWS, pair + (v % 2u) * (ROWS / 2u), pair < ROWS / 2u);
+    }
     // The input goes through xin in tiles of CACHE; each lane still visits
-    // its blocks lane, lane + LANES, … in order, whatever the tiling (a
-    // tile holds CACHE / 32 blocks, a multiple of LANES), PREFETCH at a
-    // time: w0…w3 hold blocks b, b + LANES, b + 2·LANES, b + 3·LANES.
+    // its blocks lane, lane + LANES, … in order, whatever the tiling.
     var acc = 0.0;
     for (var t0 = 0u; t0 < K; t0 = t0 + CACHE) {
         let len = min(CACHE, K - t0);
@@ -188,29 +162,10 @@ fn main(ids: Ids) {
         }
         workgroupBarrier();
         tile_base = t0;
-        let end = (t0 + len) / 32u;
-        for (var b = t0 / 32u + lane; b < end; b = b + PREFETCH * LANES) {
-            // The next group (this tile's or the next tile's first) is
-            // asked for before this one is summed.
-            let nb = select(end + lane, b + PREFETCH * LANES, b + PREFETCH * LANES < end);
-            let n0 = block_load(rl, min(nb, last_block));
-            let n1 = block_load(rl, min(nb + LANES, last_block));
-            let n2 = block_load(rl, min(nb + 2u * LANES, last_block));
-            let n3 = block_load(rl, min(nb + 3u * LANES, last_block));
-            acc = acc + block_sum(w0, b);
-            if b + LANES < end {
-                acc = acc + block_sum(w1, b + LANES);
+        if r < ROWS {
+            for (var b = t0 / 32u + lane; b < (t0 + len) / 32u; b = b + LANES) {
+                acc = acc + block_dot(r, b);
             }
-            if b + 2u * LANES < end {
-                acc = acc + block_sum(w2, b + 2u * LANES);
-            }
-            if b + 3u * LANES < end {
-                acc = acc + block_sum(w3, b + 3u * LANES);
-            }
-            w0 = n0;
-            w1 = n1;
-            w2 = n2;
-            w3 = n3;
         }
         workgroupBarrier();
     }

@@ -98,6 +98,16 @@ fn main(ids: Ids) {
     let first = ids.wid.z * STREAMS;
     let streams = vec4<u32>(first, first + 1u, first + 2u, first + 3u);
     x0 = streams * X_STRIDE4;
+    if INPUT_MODE == 1u {
+        for (var s = 0u; s < STREAMS; s = s + 1u) {
+            var acc = 0.0;
+            for (var i = lid; i < K / 4u; i = i + WG) {
+                let v = x[x0[s] + i];
+                acc = acc + dot(v, v);
+            }
+            norm_m[s] = sqrt(workgroup_sum(acc, ids) / f32(K) + EPS);
+        }
+    }
     let lane = lid % LANES;
     let v = lid / LANES;
     let wg = ids.wid.x;
@@ -111,24 +121,6 @@ fn main(ids: Ids) {
     let q1 = min(r1, last);
     let q2 = min(r2, last);
     let q3 = min(r3, last);
-    // The four rows' blocks are asked for one block ahead of their sums
-    // (the first before the prologue, which they do not depend on), so a
-    // lane's loads wait on memory while the previous block is summed.
-    let last_block = K / 32u - 1u;
-    var w0 = block_load(q0, min(lane, last_block));
-    var w1 = block_load(q1, min(lane, last_block));
-    var w2 = block_load(q2, min(lane, last_block));
-    var w3 = block_load(q3, min(lane, last_block));
-    if INPUT_MODE == 1u {
-        for (var s = 0u; s < STREAMS; s = s + 1u) {
-            var acc = 0.0;
-            for (var i = lid; i < K / 4u; i = i + WG) {
-                let v = x[x0[s] + i];
-                acc = acc + dot(v, v);
-            }
-            norm_m[s] = sqrt(workgroup_sum(acc, ids) / f32(K) + EPS);
-        }
-    }
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -143,13 +135,10 @@ fn main(ids: Ids) {
         workgroupBarrier();
         tile_base = t0;
         for (var b = t0 / 32u + lane; b < (t0 + len) / 32u; b = b + LANES) {
-            // The lane's next block (in this tile or the next: a tile
-            // holds CACHE / 32 blocks, a multiple of LANES).
-            let nb = min(b + LANES, last_block);
-            let n0 = block_load(q0, nb);
-            let n1 = block_load(q1, nb);
-            let n2 = block_load(q2, nb);
-            let n3 = block_load(q3, nb);
+            let w0 = block_load(q0, b);
+            let w1 = block_load(q1, b);
+            let w2 = block_load(q2, b);
+            let w3 = block_load(q3, b);
             var p0 = vec4<f32>(0.0);
             var p1 = vec4<f32>(0.0);
             var p2 = vec4<f32>(0.0);
@@ -170,10 +159,6 @@ fn main(ids: Ids) {
             a1 = a1 + p1;
             a2 = a2 + p2;
             a3 = a3 + p3;
-            w0 = n0;
-            w1 = n1;
-            w2 = n2;
-            w3 = n3;
         }
         workgroupBarrier();
     }
