@@ -16,7 +16,7 @@
 //!   so `stt_model::Session` runs it unchanged; one queue submit per step.
 //! - [`mimi`]: Mimi's encoder on the GPU, stage by stage (SEANet so far).
 //! - [`ops`] (native): the kernels as candle custom ops.
-//! - [`probe`] (native): bandwidth probes for benchmarks.
+//! - [`probe`] (native): bandwidth and dispatch-cost probes for benchmarks.
 
 pub mod attention;
 pub mod device;
