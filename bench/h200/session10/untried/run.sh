@@ -1,5 +1,5 @@
 # NOT RUN: session 10 could start no device machine after its first call
-# (six tries, device time spent on the tries). Ready for the next session:
+# (four failed starts, which spent the session's device time). Ready for the next session:
 # `git apply bench/h200/session10/untried/variants.patch`, build stt-cli,
 # strip and gzip it to .bin/stt-cli-exp.gz, the unpatched build to
 # .bin/stt-cli-base.gz, then run this with carry .gl and .bin. The patch is
