@@ -13,7 +13,6 @@ use crate::error::{GpuError, Result};
 
 const EMBED: &str = include_str!("kernels/embed.wgsl");
 const ATTENTION: &str = include_str!("kernels/attention.wgsl");
-const ATTENTION_SUBGROUP: &str = include_str!("kernels/attention_subgroup.wgsl");
 const KV_F32: &str = include_str!("kernels/kv_f32.wgsl");
 const KV_F16: &str = include_str!("kernels/kv_f16.wgsl");
 const STEP_PARAMS: &str = include_str!("kernels/step_params.wgsl");
@@ -197,66 +196,13 @@ impl KvPrecision {
     }
 }
 
-/// Which attention kernel a step uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttentionKernel {
-    /// attention.wgsl: workgroup-memory reductions, any adapter.
-    Workgroup,
-    /// attention_subgroup.wgsl with `lanes` invocations per key in
-    /// subgroups of `subgroup_size` ([`attention_subgroup_lanes`]).
-    Subgroup { lanes: u32, subgroup_size: u32 },
-}
-
-impl AttentionKernel {
-    /// The subgroup kernel where the device's subgroups (probed size, 0
-    /// when off) fit `head_dim`, else attention.wgsl.
-    pub fn for_device(head_dim: usize, subgroup_size: u32) -> Self {
-        match attention_subgroup_lanes(head_dim, subgroup_size) {
-            Some(lanes) => Self::Subgroup {
-                lanes,
-                subgroup_size,
-            },
-            None => Self::Workgroup,
-        }
-    }
-}
-
-/// attention_subgroup.wgsl's lanes per key for heads of `head_dim` in
-/// subgroups of `subgroup_size` (a power of two, as the probe accepts), if
-/// its bounds hold: every vec4 column of a head on one lane of LANES ≤ the
-/// subgroup (at most ATTENTION_SUBGROUP_MAX_COLS each), every subgroup's
-/// output in ATTENTION_SUBGROUP_MAX_PARTS, a key slot for every group.
-pub fn attention_subgroup_lanes(head_dim: usize, subgroup_size: u32) -> Option<u32> {
-    let hd4 = (head_dim / 4) as u32;
-    if subgroup_size == 0 || !subgroup_size.is_power_of_two() || !hd4.is_power_of_two() {
-        return None;
-    }
-    let lanes = hd4.min(subgroup_size);
-    let fits = hd4 / lanes <= ATTENTION_SUBGROUP_MAX_COLS
-        && (256 / subgroup_size) * hd4 <= ATTENTION_SUBGROUP_MAX_PARTS
-        && ATTENTION_CHUNK as u32 * lanes >= 256;
-    fits.then_some(lanes)
-}
-
-/// attention_subgroup.wgsl's bounds (its MAX_COLS, MAX_PARTS).
-pub const ATTENTION_SUBGROUP_MAX_COLS: u32 = 4;
-pub const ATTENTION_SUBGROUP_MAX_PARTS: u32 = 512;
-
-/// The attention kernel `kernel` with its KV cache `kv`, ready to compile.
-pub fn attention_source(kv: KvPrecision, kernel: AttentionKernel) -> String {
+/// attention.wgsl with its KV cache `kv`, ready to compile.
+pub fn attention_source(kv: KvPrecision) -> String {
     let cache = match kv {
         KvPrecision::F32 => KV_F32,
         KvPrecision::F16 => KV_F16,
     };
-    let source = match kernel {
-        AttentionKernel::Workgroup => ATTENTION,
-        AttentionKernel::Subgroup { .. } => ATTENTION_SUBGROUP,
-    };
-    let source = with_step_params(source).replacen("\n//! KV_CACHE\n", &format!("\n{cache}\n"), 1);
-    match kernel {
-        AttentionKernel::Workgroup => source,
-        AttentionKernel::Subgroup { .. } => subgroup_source(&source),
-    }
+    with_step_params(ATTENTION).replacen("\n//! KV_CACHE\n", &format!("\n{cache}\n"), 1)
 }
 
 /// argmax_heads.wgsl, ready to compile.
@@ -379,12 +325,6 @@ pub fn check_fits(dim: usize, num_heads: usize, context: usize) -> Result<Attent
 mod tests {
     use super::*;
 
-    /// The subgroup attention kernel as an H100/H200 runs it.
-    const SUBGROUP_32: AttentionKernel = AttentionKernel::Subgroup {
-        lanes: 32,
-        subgroup_size: 32,
-    };
-
     fn parse(name: &str, source: &str) -> naga::Module {
         naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
@@ -437,10 +377,7 @@ mod tests {
             MATVEC_WORKGROUP as usize / 8
         );
 
-        let attention = parse(
-            "attention",
-            &attention_source(KvPrecision::F32, AttentionKernel::Workgroup),
-        );
+        let attention = parse("attention", &attention_source(KvPrecision::F32));
         assert_eq!(wgsl_const(&attention, "CHUNK"), ATTENTION_CHUNK);
         assert_eq!(
             4 * global_array_len(&attention, "q_rot"),
@@ -458,31 +395,6 @@ mod tests {
         assert_eq!(
             array_len(&attention, rope.ty),
             crate::step_params::ROPE_ENTRIES
-        );
-
-        let subgroup = parse(
-            "attention_subgroup",
-            &attention_source(KvPrecision::F32, SUBGROUP_32),
-        );
-        assert_eq!(wgsl_const(&subgroup, "CHUNK"), ATTENTION_CHUNK);
-        assert_eq!(
-            wgsl_const(&subgroup, "MAX_COLS"),
-            ATTENTION_SUBGROUP_MAX_COLS as usize
-        );
-        assert_eq!(
-            wgsl_const(&subgroup, "MAX_PARTS"),
-            ATTENTION_SUBGROUP_MAX_PARTS as usize
-        );
-        assert_eq!(
-            global_array_len(&subgroup, "part_o"),
-            ATTENTION_SUBGROUP_MAX_PARTS as usize
-        );
-        // One (m, l) per subgroup of at least 8.
-        assert_eq!(global_array_len(&subgroup, "part_ml"), 256 / 8);
-        // Its keys per group: CHUNK · LANES / 256 ≤ MAX_KEYS at 32 lanes.
-        assert_eq!(
-            wgsl_const(&subgroup, "MAX_KEYS"),
-            ATTENTION_CHUNK * 32 / 256
         );
 
         parse("attention_merge", ATTENTION_MERGE);
@@ -574,56 +486,13 @@ mod tests {
         }
     }
 
-    /// The subgroup attention kernel runs where its bounds hold and only
-    /// there; attention.wgsl takes every other shape.
-    #[test]
-    fn attention_subgroup_lanes_follow_the_bounds() {
-        for (head_dim, subgroup, lanes) in [
-            (128, 32, Some(32)), // stt-1b-en_fr on an NVIDIA GPU
-            (64, 32, Some(16)),  // stt-2.6b-en: two keys per subgroup
-            (64, 8, Some(8)),    // the test models on lavapipe: 2 columns a lane
-            (128, 16, Some(16)), // 16 subgroups × 32 columns = 512 parts
-            (128, 64, Some(32)),
-            (16, 32, Some(4)), // 4 lanes per key: 64 groups, one key each
-            (128, 8, None),    // 32 subgroups × 32 columns: over MAX_PARTS
-            (48, 32, None),    // 12 columns: not a power of two
-            (128, 0, None),    // no subgroups
-            (64, 24, None),
-        ] {
-            assert_eq!(
-                attention_subgroup_lanes(head_dim, subgroup),
-                lanes,
-                "head dim {head_dim}, subgroups of {subgroup}"
-            );
-        }
-        assert_eq!(
-            AttentionKernel::for_device(128, 8),
-            AttentionKernel::Workgroup
-        );
-        assert_eq!(AttentionKernel::for_device(128, 32), SUBGROUP_32);
-    }
-
     /// The kernels sharing StepParams parse and validate once spliced.
     #[test]
     fn step_params_kernels_validate() {
         for (name, src) in [
             ("embed", embed_source()),
-            (
-                "attention",
-                attention_source(KvPrecision::F32, AttentionKernel::Workgroup),
-            ),
-            (
-                "attention f16 KV",
-                attention_source(KvPrecision::F16, AttentionKernel::Workgroup),
-            ),
-            (
-                "attention subgroup",
-                attention_source(KvPrecision::F32, SUBGROUP_32),
-            ),
-            (
-                "attention subgroup f16 KV",
-                attention_source(KvPrecision::F16, SUBGROUP_32),
-            ),
+            ("attention", attention_source(KvPrecision::F32)),
+            ("attention f16 KV", attention_source(KvPrecision::F16)),
             ("argmax_heads", argmax_heads_source()),
         ] {
             assert!(

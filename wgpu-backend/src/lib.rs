@@ -37,4 +37,4 @@ pub mod step_params;
 pub use device::FeatureRequest;
 pub use engine::{GpuOptions, GpuStepper};
 pub use error::{GpuError, Result};
-pub use kernels::{AttentionKernel, KvPrecision};
+pub use kernels::KvPrecision;

@@ -15,7 +15,7 @@ use stt_model::weights::quant::QuantType;
 use stt_model::weights::LmWeights;
 
 use super::GpuOptions;
-use crate::attention::{attention_kernel, attention_pipeline};
+use crate::attention::attention_pipeline;
 use crate::device::Gpu;
 use crate::error::{GpuError, Result};
 use crate::kernels::{self, AttentionShape, GpuFormat};
@@ -104,7 +104,6 @@ pub(super) struct StepGraph {
     pub activation_bytes: u64,
     /// The projections run matvec_batch.wgsl (four streams per workgroup).
     pub batched_matvec: bool,
-    pub attention_kernel: kernels::AttentionKernel,
 }
 
 /// The most streams one engine steps: a grid's z is the stream, and every
@@ -127,7 +126,6 @@ struct Builder<'a> {
     lanes: matvec::Lanes,
     attention: AttentionShape,
     kv: kernels::KvPrecision,
-    attention_kernel: kernels::AttentionKernel,
     streams: usize,
     /// Streams the activations hold: `streams`, rounded up to whole
     /// groups of the batched matvec when it runs.
@@ -186,7 +184,6 @@ pub(super) fn build(
         lanes,
         attention,
         kv: opts.kv_cache,
-        attention_kernel: attention_kernel(gpu, attention.head_dim, opts.subgroup_attention),
         streams: opts.streams,
         allocated_streams: if batch {
             opts.streams.next_multiple_of(kernels::MATVEC_BATCH_STREAMS)
@@ -218,7 +215,6 @@ pub(super) fn build(
         weight_bytes: builder.weight_bytes,
         activation_bytes: builder.activation_bytes,
         batched_matvec: builder.batch,
-        attention_kernel: builder.attention_kernel,
     })
 }
 
@@ -371,7 +367,6 @@ impl Builder<'_> {
             self.attention,
             self.cfg.context,
             self.kv,
-            self.attention_kernel,
         );
         (layout, Arc::new(pipeline))
     }

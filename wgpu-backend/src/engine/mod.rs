@@ -56,9 +56,6 @@ pub struct GpuOptions {
     /// The KV cache's values: f32 (moshi's, the default) or f16 (half the
     /// bytes attention reads; not bit-identical to moshi).
     pub kv_cache: crate::kernels::KvPrecision,
-    /// attention_subgroup.wgsl where the adapter's subgroups fit it: `None`
-    /// on hardware adapters only (`attention::attention_kernel`).
-    pub subgroup_attention: Option<bool>,
 }
 
 impl Default for GpuOptions {
@@ -72,7 +69,6 @@ impl Default for GpuOptions {
             matvec_lanes: None,
             streams: 1,
             kv_cache: Default::default(),
-            subgroup_attention: None,
         }
     }
 }
@@ -201,7 +197,6 @@ pub struct GpuStepper {
     weight_bytes: u64,
     activation_bytes: u64,
     batched_matvec: bool,
-    attention_kernel: crate::kernels::AttentionKernel,
 }
 
 impl GpuStepper {
@@ -249,7 +244,6 @@ impl GpuStepper {
             weight_bytes: graph.weight_bytes,
             activation_bytes: graph.activation_bytes,
             batched_matvec: graph.batched_matvec,
-            attention_kernel: graph.attention_kernel,
         })
     }
 
@@ -287,12 +281,6 @@ impl GpuStepper {
     /// workgroup memory.
     pub fn batched_matvec(&self) -> bool {
         self.batched_matvec
-    }
-
-    /// The attention kernel the step runs (attention.wgsl or
-    /// attention_subgroup.wgsl).
-    pub fn attention_kernel(&self) -> crate::kernels::AttentionKernel {
-        self.attention_kernel
     }
 
     /// Streams this engine steps together.

@@ -96,10 +96,10 @@ fn input_raw4(i: u32) -> vec4<f32> {
 // The first input index of the tile now in xin.
 var<private> tile_base: u32;
 
-// Inputs 32b + 4c … 32b + 4c + 3: vec4 c (0 … 7) of block b, which lies in
-// the tile now in xin.
-fn input4(b: u32, c: u32) -> vec4<f32> {
-    return xin[(b - tile_base / 32u) * XIN_STRIDE + c];
+// Inputs k … k + 3 (k a multiple of 4).
+fn input4_at(k: u32) -> vec4<f32> {
+    let i = (k - tile_base) / 4u;
+    return xin[i / 8u * XIN_STRIDE + i % 8u];
 }
 
 //! REDUCE

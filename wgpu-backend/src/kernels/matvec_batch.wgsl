@@ -65,11 +65,11 @@ fn input_raw4(s: u32, i: u32) -> vec4<f32> {
     return x[x0[s] + i];
 }
 
-// Stream 0's vec4 c of block b: the weight file's single-stream
-// `block_dot` (spliced in with block_load/block_chunk, not called here)
-// reads it.
-fn input4(b: u32, c: u32) -> vec4<f32> {
-    return xin[(b - tile_base / 32u) * XIN_STRIDE + c];
+// Stream 0's inputs k … k + 3: the weight file's single-stream `block_dot`
+// (spliced in with block_load/block_chunk, not called here) reads them.
+fn input4_at(k: u32) -> vec4<f32> {
+    let i = (k - tile_base) / 4u;
+    return xin[i / 8u * XIN_STRIDE + i % 8u];
 }
 
 // Dot products of weights `wv` with the four streams' inputs `a`…`d`.

@@ -8,11 +8,13 @@
 
 fn block_dot(r: u32, b: u32) -> f32 {
     let base = (r * K + b * 32u) / 4u;
+    let k0 = b * 32u;
     var acc = 0.0;
     for (var j = 0u; j < 8u; j = j + 1u) {
+        let k = k0 + 4u * j;
         let p = w[base + j];
         let wv = vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
-        acc = acc + dot(wv, input4(b, j));
+        acc = acc + dot(wv, input4_at(k));
     }
     return acc;
 }

@@ -7,9 +7,11 @@
 
 fn block_dot(r: u32, b: u32) -> f32 {
     let base = (r * K + b * 32u) / 4u;
+    let k0 = b * 32u;
     var acc = 0.0;
     for (var j = 0u; j < 8u; j = j + 1u) {
-        acc = acc + dot(w[base + j], input4(b, j));
+        let k = k0 + 4u * j;
+        acc = acc + dot(w[base + j], input4_at(k));
     }
     return acc;
 }

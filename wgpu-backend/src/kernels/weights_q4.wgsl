@@ -6,34 +6,23 @@
 //   1 w_sb  storage read vec2<f32> [ROWS * K / 32]: (scale, bias) per block
 // Value = scale * q + bias: Q4_0 has scale d, bias −8d; Q4_K has scale
 // d·sc, bias −dmin·m (both computed in f32 at load, as ggml does).
-// Nibbles become f32 without an int → float conversion (NVIDIA GPUs run
-// those at a quarter of the FMA rate, and a block has 32 of them):
-// 0x4B000000 | q is the f32 2²³ + q, and subtracting 2²³ leaves q exactly,
-// so the weights are bit-identical to scale * f32(q) + bias.
 @group(0) @binding(0) var<storage, read> w_q: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> w_sb: array<vec2<f32>>;
-
-const F32_2_POW_23_BITS: u32 = 0x4B000000u;
-const F32_2_POW_23: f32 = 8388608.0;
-
-// vec4<f32>(q) for q < 2²³, by the mantissa instead of a conversion.
-fn small_u32_to_f32(q: vec4<u32>) -> vec4<f32> {
-    return bitcast<vec4<f32>>(q | vec4<u32>(F32_2_POW_23_BITS)) - F32_2_POW_23;
-}
 
 fn block_dot(r: u32, b: u32) -> f32 {
     let blk = r * (K / 32u) + b;
     let sb = w_sb[blk];
+    let k0 = b * 32u;
     let words = w_q[blk];
     var acc = 0.0;
     for (var j = 0u; j < 4u; j = j + 1u) {
         let word = words[j];
         let lo = vec4<u32>(word, word >> 4u, word >> 8u, word >> 12u) & vec4<u32>(15u);
         let hi = vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u);
-        let w_lo = sb.x * small_u32_to_f32(lo) + sb.y;
-        let w_hi = sb.x * small_u32_to_f32(hi) + sb.y;
-        acc = acc + dot(w_lo, input4(b, 2u * j));
-        acc = acc + dot(w_hi, input4(b, 2u * j + 1u));
+        let w_lo = sb.x * vec4<f32>(lo) + sb.y;
+        let w_hi = sb.x * vec4<f32>(hi) + sb.y;
+        acc = acc + dot(w_lo, input4_at(k0 + 8u * j));
+        acc = acc + dot(w_hi, input4_at(k0 + 8u * j + 4u));
     }
     return acc;
 }
@@ -60,5 +49,5 @@ fn block_chunk(bw: BlockW, c: u32) -> vec4<f32> {
     } else {
         q = vec4<u32>(word >> 16u, word >> 20u, word >> 24u, word >> 28u) & vec4<u32>(15u);
     }
-    return bw.sb.x * small_u32_to_f32(q) + bw.sb.y;
+    return bw.sb.x * vec4<f32>(q) + bw.sb.y;
 }

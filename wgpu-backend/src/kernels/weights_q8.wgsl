@@ -5,32 +5,23 @@
 //          first); a 32-block is two vec4 (two 16-byte loads)
 //   1 w_s  storage read f32 [ROWS * K / 32]: one scale d per 32-block
 // Value = d * q, as ggml's dequantize_row_q8_0 (and ours in quant.rs).
-// Bytes become f32 without an int → float conversion (a quarter of the FMA
-// rate on NVIDIA GPUs): byte ^ 0x80 is q + 128 in [0, 255]; 0x4B000000 |
-// that is the f32 2²³ + 128 + q, and subtracting 2²³ + 128 leaves q
-// exactly, so the weights are bit-identical to d * f32(q).
 @group(0) @binding(0) var<storage, read> w_q: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> w_s: array<f32>;
-
-const F32_2_POW_23_BITS: u32 = 0x4B000000u;
-const F32_2_POW_23_PLUS_128: f32 = 8388736.0;
-
-// The 4 signed bytes of `word` as f32 (little end first).
-fn signed_bytes_f32(word: u32) -> vec4<f32> {
-    let w = word ^ 0x80808080u;
-    let u = vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(255u);
-    return bitcast<vec4<f32>>(u | vec4<u32>(F32_2_POW_23_BITS)) - F32_2_POW_23_PLUS_128;
-}
 
 fn block_dot(r: u32, b: u32) -> f32 {
     let blk = r * (K / 32u) + b;
     let d = w_s[blk];
+    let k0 = b * 32u;
     var acc = 0.0;
     for (var half = 0u; half < 2u; half = half + 1u) {
         let words = w_q[2u * blk + half];
         for (var j = 0u; j < 4u; j = j + 1u) {
-            let q = signed_bytes_f32(words[j]);
-            acc = acc + dot(d * q, input4(b, 4u * half + j));
+            let word = words[j];
+            // Sign-extend the 4 bytes: each to the top of a word, then an
+            // arithmetic shift back down.
+            let bytes = vec4<u32>(word << 24u, word << 16u, word << 8u, word);
+            let q = bitcast<vec4<i32>>(bytes) >> vec4<u32>(24u);
+            acc = acc + dot(d * vec4<f32>(q), input4_at(k0 + 16u * half + 4u * j));
         }
     }
     return acc;
@@ -53,5 +44,8 @@ fn block_load(r: u32, b: u32) -> BlockW {
 
 fn block_chunk(bw: BlockW, c: u32) -> vec4<f32> {
     let words = select(bw.lo, bw.hi, c >= 4u);
-    return bw.d * signed_bytes_f32(words[c % 4u]);
+    let word = words[c % 4u];
+    let bytes = vec4<u32>(word << 24u, word << 16u, word << 8u, word);
+    let q = bitcast<vec4<i32>>(bytes) >> vec4<u32>(24u);
+    return bw.d * vec4<f32>(q);
 }

@@ -7,7 +7,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::linear::GpuLinear;
 use super::{f32_slice, wrap, GpuOps};
-use crate::attention::{attention_kernel, attention_pipeline};
+use crate::attention::attention_pipeline;
 use crate::device::compute_pass;
 use crate::error::Result;
 use crate::kernels;
@@ -51,15 +51,8 @@ impl GpuAttention {
         let shape = kernels::check_fits(dim, num_heads, context)?;
         let kernels::AttentionShape { head_dim, splits } = shape;
         use wgpu::BufferUsages as U;
-        let kernel = attention_kernel(&ops.gpu, head_dim, None);
-        let (layout, pipeline) = attention_pipeline(
-            &ops.gpu,
-            dim,
-            shape,
-            context,
-            kernels::KvPrecision::F32,
-            kernel,
-        );
+        let (layout, pipeline) =
+            attention_pipeline(&ops.gpu, dim, shape, context, kernels::KvPrecision::F32);
         let cache = (4 * context * dim) as u64;
         let identity: Vec<f32> = (0..dim * dim)
             .map(|i| if i / dim == i % dim { 1.0 } else { 0.0 })
