@@ -1,10 +1,10 @@
-# NOT RUN: session 10 could start no device machine after its first call
-# (four failed starts, which spent the session's device time). Ready for the next session:
-# `git apply bench/h200/session10/untried/variants.patch`, build stt-cli,
-# strip and gzip it to .bin/stt-cli-exp.gz, the unpatched build to
+# Written in session 10 (which could start no device machine after its
+# first call) and run in session 11's first device call, which came up on an
+# NVIDIA H100 80GB HBM3, not an H200: the JSON beside this is that run.
+# `git apply bench/h100/session11/call1/variants.patch` on 4dc80e0, build
+# stt-cli, gzip it to .bin/stt-cli-exp.gz, the unpatched build to
 # .bin/stt-cli-base.gz, then run this with carry .gl and .bin. The patch is
-# an experiment switch (STT_EXP), never to be committed as such: adopt a
-# variant that pays by writing it into its .wgsl file.
+# an experiment switch (STT_EXP), never to be committed as such.
 #
 # Kernel variants of one experiment binary (chosen by STT_EXP) against the
 # committed kernels (base), full-size synthetic
