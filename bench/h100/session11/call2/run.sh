@@ -4,7 +4,7 @@
 # input index per block; STT_EXP=oldatt puts attention.wgsl back,
 # STT_EXP=i2f the conversion, STT_EXP=merge1 merges the attention splits in
 # their own dispatch (attention_merge.wgsl, as batches do) instead of in
-# every out_proj workgroup (uncommitted switches: exp.diff beside this).
+# every out_proj workgroup (uncommitted switches: exp.diff beside this, on b8d41c4).
 # Full-size synthetic Q4_K, f32 KV unless named, most telling runs first
 # (device time was short); PyTorch LMGen bf16 last.
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
