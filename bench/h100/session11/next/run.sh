@@ -1,9 +1,11 @@
 # NOT RUN: session 11 had too little device time left to start a machine.
-# Ready for the next session's first call: `git apply
-# bench/h100/session11/next/exp.diff` (an experiment switch, never to commit
-# as such: `pipelines::shader()` takes STT_EXP=unchecked | nobounds | noloop
-# | nodiv and creates the module with `create_shader_module_trusted`), build
-# stt-cli, gzip it to .bin/stt-cli-exp.gz, run this with carry .gl and .bin.
+# Ready for the next session's first call: on main, `git apply
+# bench/h100/session11/next/exp.diff bench/h100/session11/call1/variants.patch`
+# (experiment switches, never to commit as such: `pipelines::shader()` takes
+# STT_EXP=unchecked | nobounds | noloop | nodiv and creates the module with
+# `create_shader_module_trusted`; the variants are session 10's mvc, mv4,
+# att2, mvbc), build stt-cli, gzip it to .bin/stt-cli-exp.gz, run this with
+# carry .gl and .bin.
 # wgpu's shader runtime checks on (default) and off in one binary: naga
 # bounds checks (or the driver's robust buffer access), a counter in every
 # loop (force_loop_bounding), zero-divisor guards around every integer / and
@@ -24,8 +26,9 @@ PY
 }
 run checked "" 1
 run unchecked unchecked 1
-run checked64 "" 64
-run unchecked64 unchecked 64
 run noloop noloop 1
 run nobounds nobounds 1
-run nodiv nodiv 1
+run unchecked_mv4 unchecked,mv4 1
+run unchecked_mvc_att2 unchecked,mvc,att2 1
+run checked64 "" 64
+run unchecked64 unchecked 64
