@@ -536,4 +536,105 @@ mod tests {
             }
         }
     }
+
+    /// Positive loop steps: the constants and names the kernels step by
+    /// (each ≥ 1: WG, CACHE and RK are constants; LANES and LANES_PER_KEY
+    /// are ≥ 8 and 4 by the host's checks; key_groups = 256 / (HEAD_DIM / 4)
+    /// ≥ 8 for HEAD_DIM ≤ 128; stride is the probe's invocation count).
+    const POSITIVE_STEPS: [&str; 9] = [
+        "1u",
+        "4u",
+        "WG",
+        "LANES",
+        "LANES_PER_KEY",
+        "key_groups",
+        "CACHE",
+        "RK",
+        "stride",
+    ];
+
+    /// Whether a `for` header (init; condition; update) ends: the counter
+    /// goes up by a positive step while below a bound, or halves while
+    /// above 0.
+    fn loop_ends(header: &str) -> bool {
+        let parts: Vec<&str> = header.split(';').map(str::trim).collect();
+        let [_, cond, update] = parts[..] else {
+            return false;
+        };
+        let counter = cond.split_whitespace().next().unwrap_or("");
+        let step = (update.strip_prefix(&format!("{counter} = {counter} + ")))
+            .or_else(|| update.strip_prefix(&format!("{counter} += ")))
+            .or((update == format!("{counter}++")).then_some("1u"));
+        if let Some(step) = step {
+            // The bound is the last term of `counter [+ c] < bound`.
+            return POSITIVE_STEPS.contains(&step) && cond.contains(" < ");
+        }
+        let halves =
+            update == format!("{counter} = {counter} / 2u") || update == format!("{counter} /= 2u");
+        halves && cond == format!("{counter} > 0u")
+    }
+
+    /// pipelines.rs creates shader modules without wgpu's loop counters,
+    /// which is sound only while every loop of every kernel ends: only
+    /// `for` loops of the two forms `loop_ends` accepts, no `loop` or
+    /// `while`.
+    #[test]
+    fn every_loop_is_bounded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/kernels");
+        let mut loops = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "wgsl") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code: String = (text.lines())
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let words = code.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+            for word in words {
+                assert!(
+                    !matches!(word, "loop" | "while" | "continuing"),
+                    "{}: `{word}` (only counted `for` loops are allowed)",
+                    path.display()
+                );
+            }
+            for (at, _) in code.match_indices("for (") {
+                // The header ends at the `)` that closes `for (`.
+                let rest = &code[at + 5..];
+                let mut depth = 1;
+                let end = (rest.char_indices())
+                    .find(|&(_, c)| {
+                        depth += match c {
+                            '(' => 1,
+                            ')' => -1,
+                            _ => 0,
+                        };
+                        depth == 0
+                    })
+                    .map_or(rest.len(), |(i, _)| i);
+                let header = &rest[..end];
+                assert!(
+                    loop_ends(header),
+                    "{}: `for ({header})` is not a loop known to end",
+                    path.display()
+                );
+                loops += 1;
+            }
+        }
+        assert!(loops > 50, "found only {loops} loops in {dir}");
+    }
+
+    #[test]
+    fn loop_ends_refuses_loops_that_may_not_end() {
+        assert!(loop_ends("var i = lid; i < K / 4u; i = i + WG"));
+        assert!(loop_ends("; r + 3u < reduction; r += 4u"));
+        assert!(loop_ends("var s = WG / 2u; s > 0u; s /= 2u"));
+        assert!(!loop_ends("var i = 0u; i < n; i = i + step"));
+        assert!(!loop_ends("var i = 0u; i < n; i = i - 1u"));
+        assert!(!loop_ends("var i = 0u; i != n; i = i + 4u"));
+        assert!(!loop_ends("var i = 0u; j < n; i = i + 1u"));
+        assert!(!loop_ends("var s = 8u; s >= 0u; s = s / 2u"));
+    }
 }
