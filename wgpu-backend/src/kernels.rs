@@ -593,13 +593,22 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n");
             let words = code.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+            let mut fors = 0;
             for word in words {
                 assert!(
                     !matches!(word, "loop" | "while" | "continuing"),
                     "{}: `{word}` (only counted `for` loops are allowed)",
                     path.display()
                 );
+                fors += usize::from(word == "for");
             }
+            // Every `for` is written `for (`, so the scan below sees them all.
+            assert_eq!(
+                code.matches("for (").count(),
+                fors,
+                "{}: a `for` not written `for (`",
+                path.display()
+            );
             for (at, _) in code.match_indices("for (") {
                 // The header ends at the `)` that closes `for (`.
                 let rest = &code[at + 5..];
