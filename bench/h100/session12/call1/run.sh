@@ -1,4 +1,4 @@
-# Ran on 9948872 with exp.diff (session 11 next/exp.diff + call1/variants.patch + s8/zx).
+# Ran on 9948872 with exp.diff (session 11's prepared runtime-checks switch + session11/call1/variants.patch + s8/zx; this script replaces session 11's unrun next/run.sh).
 # Session 12, first device call: session 11's next/ (wgpu runtime checks on
 # and off) plus two batch-kernel layouts: s8 (matvec_batch with eight
 # streams per workgroup: bench's exp diff, kernels/matvec_batch8.wgsl) and
