@@ -267,7 +267,8 @@ pub const MATVEC_WORKGROUP: u32 = 256;
 pub const MATVEC_INPUT_CACHE: usize = 2048;
 /// Streams per workgroup of matvec_batch.wgsl.
 pub const MATVEC_BATCH_STREAMS: usize = 4;
-/// Rows each invocation of matvec_batch.wgsl computes (for four streams).
+/// Rows each invocation of matvec_batch.wgsl computes (for four streams)
+/// at most (`matvec::MatvecKey::with_strides` halves it for short grids).
 pub const MATVEC_BATCH_ROWS_PER_INVOCATION: u32 = 4;
 /// Workgroup memory matvec_batch.wgsl needs at most (input tiles, gate,
 /// and the reduction trees without subgroups): the batch kernel runs only
@@ -276,7 +277,7 @@ pub const MATVEC_BATCH_WORKGROUP_BYTES: u32 = 18432 + 2048 + 1024 + 4096;
 /// matvec.wgsl's room for (head, split) weights in `AttentionMerge`.
 pub const MATVEC_MAX_SPLIT_WEIGHTS: usize = 256;
 /// Keys per attention workgroup (attention.wgsl's CHUNK).
-pub const ATTENTION_CHUNK: usize = 64;
+pub const ATTENTION_CHUNK: usize = 128;
 /// attention.wgsl keeps the rotated query in `q_rot: array<vec4<f32>, 32>`.
 pub const ATTENTION_MAX_HEAD_DIM: usize = 128;
 pub const ATTENTION_MAX_CONTEXT: usize = 1024;
@@ -402,9 +403,10 @@ mod tests {
             "matvec_batch",
             &matvec_batch_source(GpuFormat::F32, features),
         );
+        // Room for the most rows per invocation at the fewest lanes (8).
         assert_eq!(
-            wgsl_const(&batch, "ROWS_PER_INVOCATION"),
-            MATVEC_BATCH_ROWS_PER_INVOCATION as usize
+            wgsl_const(&batch, "MAX_ROWS_PER_WG"),
+            MATVEC_WORKGROUP as usize / 8 * MATVEC_BATCH_ROWS_PER_INVOCATION as usize
         );
         assert_eq!(wgsl_const(&batch, "STREAMS"), MATVEC_BATCH_STREAMS);
         assert_eq!(
@@ -470,7 +472,7 @@ mod tests {
     fn check_fits_refuses_what_the_kernels_cannot_run() {
         let fits = check_fits(2048, 16, 750).expect("stt-1b-en_fr fits");
         assert_eq!(fits.head_dim, 128);
-        assert_eq!(fits.splits, 12);
+        assert_eq!(fits.splits, 6);
         for (dim, heads, context) in [
             (2048, 8, 750),   // head dim 256
             (2048, 0, 750),   // no heads
@@ -538,11 +540,12 @@ mod tests {
     }
 
     /// Positive loop steps: the constants and names the kernels step by
-    /// (each ≥ 1: WG, CACHE and RK are constants; LANES and LANES_PER_KEY
+    /// (each ≥ 1: WG, CACHE, RK and KEYS_PER_PASS = WG / 4 are constants; LANES and LANES_PER_KEY
     /// are ≥ 8 and 4 by the host's checks; key_groups = 256 / (HEAD_DIM / 4)
     /// ≥ 8 for HEAD_DIM ≤ 128; stride is the probe's invocation count).
-    const POSITIVE_STEPS: [&str; 9] = [
+    const POSITIVE_STEPS: [&str; 10] = [
         "1u",
+        "KEYS_PER_PASS",
         "4u",
         "WG",
         "LANES",

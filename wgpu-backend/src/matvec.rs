@@ -77,6 +77,9 @@ pub struct MatvecKey {
     /// matvec_batch.wgsl (four streams per workgroup) instead of
     /// matvec.wgsl (one).
     pub batch: bool,
+    /// Rows each invocation computes (`ROWS_PER_INVOCATION`: 2 or 4 in
+    /// matvec_batch.wgsl; 1 in matvec.wgsl).
+    pub rows_per_invocation: u32,
 }
 
 /// Distances between consecutive streams' slices of a batched matvec's
@@ -126,24 +129,39 @@ impl MatvecKey {
             lanes,
             strides: StreamStrides::default(),
             batch: false,
+            rows_per_invocation: 1,
         }
     }
 
     /// The same projection over a batch of streams laid out by `strides`,
-    /// four streams per workgroup when `batch` (matvec_batch.wgsl).
-    pub fn with_strides(self, strides: StreamStrides, batch: bool) -> Self {
+    /// in `groups` groups of four streams per workgroup (matvec_batch.wgsl)
+    /// when `Some`.
+    pub fn with_strides(self, strides: StreamStrides, groups: Option<u32>) -> Self {
         // The batched kernel reads plain or RmsNorm inputs only (the engine
         // merges attention on its own for batches).
         debug_assert!(
-            !batch || matches!(self.input, MatvecInput::Plain | MatvecInput::RmsNorm),
+            groups.is_none() || matches!(self.input, MatvecInput::Plain | MatvecInput::RmsNorm),
             "{:?} in the batched matvec",
             self.input
         );
-        Self {
+        let mut key = Self {
             strides,
-            batch,
+            batch: groups.is_some(),
             ..self
+        };
+        if let Some(groups) = groups {
+            // Four rows per invocation (each input vec4 read from workgroup
+            // memory serves four rows) unless that leaves fewer than
+            // LANES_MIN_WORKGROUPS workgroups over all stream groups; then
+            // two. H100, full-size step (bench/README.md, session 13): B = 8
+            // 3.26 → 2.74 ms with two rows; B = 16 4.68 → 4.78 and B = 64
+            // 15.3 → 17.1 ms with two rows everywhere; one row slower still.
+            key.rows_per_invocation = kernels::MATVEC_BATCH_ROWS_PER_INVOCATION;
+            if key.workgroups() * groups < LANES_MIN_WORKGROUPS {
+                key.rows_per_invocation /= 2;
+            }
         }
+        key
     }
 
     /// Streams one workgroup computes.
@@ -157,12 +175,7 @@ impl MatvecKey {
 
     /// Workgroups of one dispatch (per group of streams along z).
     pub fn workgroups(&self) -> u32 {
-        let rows_per_invocation = if self.batch {
-            kernels::MATVEC_BATCH_ROWS_PER_INVOCATION
-        } else {
-            1
-        };
-        let rows_per_workgroup = MATVEC_WORKGROUP / self.lanes * rows_per_invocation;
+        let rows_per_workgroup = MATVEC_WORKGROUP / self.lanes * self.rows_per_invocation;
         if self.gated_output {
             (self.rows / 2).div_ceil(rows_per_workgroup / 2)
         } else {
@@ -171,8 +184,8 @@ impl MatvecKey {
     }
 
     /// matvec.wgsl's override constants for this key.
-    fn constants(&self, eps: f32) -> [(&'static str, f64); 13] {
-        [
+    fn constants(&self, eps: f32) -> Vec<(&'static str, f64)> {
+        let mut constants = vec![
             ("K", self.k as f64),
             ("ROWS", self.rows as f64),
             ("INPUT_MODE", self.input as u32 as f64),
@@ -186,7 +199,11 @@ impl MatvecKey {
             ("X_STRIDE4", self.strides.x4 as f64),
             ("ALPHA_STRIDE4", self.strides.alpha4 as f64),
             ("Y_STRIDE", self.strides.y as f64),
-        ]
+        ];
+        if self.batch {
+            constants.push(("ROWS_PER_INVOCATION", self.rows_per_invocation as f64));
+        }
+        constants
     }
 }
 
@@ -367,7 +384,51 @@ impl MatvecPipelines {
 
 #[cfg(test)]
 mod tests {
-    use super::Lanes;
+    use super::*;
+
+    /// A Q4 projection of `rows` × 2048 at `lanes` lanes, as the engine
+    /// keys it before batching.
+    fn key(rows: u32, gated_output: bool, lanes: u32) -> MatvecKey {
+        MatvecKey {
+            format: GpuFormat::Q4,
+            k: 2048,
+            rows,
+            input: MatvecInput::Plain,
+            residual: false,
+            y_offset: 0,
+            head_dim: 1,
+            splits: 1,
+            gated_output,
+            lanes,
+            strides: StreamStrides::default(),
+            batch: false,
+            rows_per_invocation: 1,
+        }
+    }
+
+    /// Four rows per invocation unless the grid over all stream groups
+    /// would fall under LANES_MIN_WORKGROUPS; a lone stream keeps one.
+    #[test]
+    fn batch_rows_per_invocation_keep_the_grid_full() {
+        let strides = StreamStrides::default();
+        // stt-1b-en_fr: linear_in (gated, 11264 rows, 8 lanes), out_proj
+        // (2048 rows, 32 lanes), in_proj (6144 rows, 16 lanes).
+        let shapes = [
+            key(11264, true, 8),
+            key(2048, false, 32),
+            key(6144, false, 16),
+        ];
+        let rows = |groups| shapes.map(|k| k.with_strides(strides, groups).rows_per_invocation);
+        assert_eq!(rows(None), [1, 1, 1]);
+        assert_eq!(rows(Some(1)), [2, 2, 2]); // B ≤ 4
+                                              // B = 8: 2 × (88, 64, 96) workgroups at four rows; B = 16: 4 × that.
+        assert_eq!(rows(Some(2)), [2, 2, 2]);
+        assert_eq!(rows(Some(4)), [4, 4, 4]);
+        assert_eq!(rows(Some(16)), [4, 4, 4]);
+        let b8 = shapes.map(|k| k.with_strides(strides, Some(2)).workgroups());
+        assert_eq!(b8, [176, 128, 192]);
+        assert!(b8.iter().all(|w| w * 2 >= LANES_MIN_WORKGROUPS));
+    }
 
     #[test]
     fn lanes_by_rows() {

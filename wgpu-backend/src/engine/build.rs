@@ -302,8 +302,11 @@ impl Builder<'_> {
         self.weight_bytes += weights.bytes();
         let attention = (self.attention.head_dim as u32, self.attention.splits as u32);
         let lanes = self.lanes.for_rows(weights.rows);
-        let key = MatvecKey::new(&weights, input, output, attention, lanes)
-            .with_strides(strides, self.batch);
+        let groups = self
+            .batch
+            .then_some((self.allocated_streams / kernels::MATVEC_BATCH_STREAMS) as u32);
+        let key =
+            MatvecKey::new(&weights, input, output, attention, lanes).with_strides(strides, groups);
         let kind = match weights.name.strip_prefix("transformer.layers.") {
             Some(rest) => rest.split_once('.').map_or(rest, |(_, t)| t).to_string(),
             None => weights.name.clone(),

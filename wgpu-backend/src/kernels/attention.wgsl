@@ -33,8 +33,9 @@
 // is bound by load latency, not arithmetic).
 // Workgroup: 256 invocations; grid = (H, SPLITS, streams), SPLITS =
 // ceil(CONTEXT / CHUNK).
-// Scores: 4 invocations per key (CHUNK = 64), invocation p of a key taking
-// vec4 columns p, p + 4, … of the dot (4 invocations read 64 contiguous bytes).
+// Scores: 4 invocations per key, 64 keys per pass (2 passes for CHUNK =
+// 128), invocation p of a key taking vec4 columns p, p + 4, … of the dot
+// (4 invocations read 64 contiguous bytes).
 // Output: invocation t sums vec4 column t % (HEAD_DIM/4) over every
 // (256 / (HEAD_DIM/4))-th key of the chunk; the groups are then added.
 // Bounds: HEAD_DIM ≤ 128 and a multiple of 16, CONTEXT ≤ 1024 (checked by the host).
@@ -51,8 +52,15 @@ override HEAD_DIM: u32;
 override CONTEXT: u32;
 
 const WG: u32 = 256u;
-const CHUNK: u32 = 64u;
+// Keys per workgroup. 128 rather than 64: half the workgroups, each paying
+// the query load, the trees' barriers and the partial write once for twice
+// the keys (H100, full cache: B = 1 level, B = 8/16/64 6–8 % faster step;
+// 256 was faster still at B ≥ 16 but 6 % slower at B = 1 with 48
+// workgroups; bench/README.md, session 13).
+const CHUNK: u32 = 128u;
 const LANES_PER_KEY: u32 = 4u;
+// Keys scored at once: 4 invocations each.
+const KEYS_PER_PASS: u32 = WG / LANES_PER_KEY;
 const EMPTY_MAX: f32 = -3.4e38;
 
 @group(0) @binding(0) var<storage, read> params: array<StepParams>;
@@ -64,6 +72,8 @@ var<workgroup> q_rot: array<vec4<f32>, 32>;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> red4: array<vec4<f32>, WG>;
 var<workgroup> probs: array<f32, CHUNK>;
+// Each key's 4 partial dot products.
+var<workgroup> score_parts: array<f32, CHUNK * LANES_PER_KEY>;
 
 // Pairs (x, y) and (z, w) of `v` rotated by the (cos, sin) pairs in `cs`.
 fn rotate(v: vec4<f32>, cs: vec4<f32>) -> vec4<f32> {
@@ -124,24 +134,28 @@ fn main(
     storageBarrier();
     workgroupBarrier();
 
-    // Scores: key lid / 4 of the chunk, every 4th vec4 column each.
-    let key = lid / LANES_PER_KEY;
+    // Scores: key k0 + lid / 4 in each pass of 64 keys, every 4th vec4
+    // column each.
     let part = lid % LANES_PER_KEY;
-    var acc = 0.0;
-    if key < count {
-        let row = cache0 + (j0 + key) * d4 + base4;
-        for (var c = part; c < hd4; c = c + LANES_PER_KEY) {
-            acc = acc + dot(q_rot[c], k_load(row + c));
+    for (var k0 = 0u; k0 < CHUNK; k0 = k0 + KEYS_PER_PASS) {
+        let key = k0 + lid / LANES_PER_KEY;
+        var acc = 0.0;
+        if key < count {
+            let row = cache0 + (j0 + key) * d4 + base4;
+            for (var c = part; c < hd4; c = c + LANES_PER_KEY) {
+                acc = acc + dot(q_rot[c], k_load(row + c));
+            }
         }
+        score_parts[key * LANES_PER_KEY + part] = acc;
     }
-    red[lid] = acc;
     workgroupBarrier();
     let scale = 1.0 / sqrt(f32(HEAD_DIM));
     if lid < count {
         let at = lid * LANES_PER_KEY;
-        probs[lid] = ((red[at] + red[at + 1u]) + (red[at + 2u] + red[at + 3u])) * scale;
+        let sum = (score_parts[at] + score_parts[at + 1u]) + (score_parts[at + 2u] + score_parts[at + 3u]);
+        probs[lid] = sum * scale;
     }
-    // The chunk's max: a tree over the CHUNK scores (log2 CHUNK barriers
+    // The chunk's max: a tree over the CHUNK (≤ WG) scores (log2 CHUNK barriers
     // rather than every invocation reading all of them in turn).
     red[lid] = select(EMPTY_MAX, probs[lid % CHUNK], lid < count);
     workgroupBarrier();

@@ -1,8 +1,9 @@
 // matvec_batch.wgsl — matvec.wgsl for a batch of streams: y_s = W · in_s(x_s)
 // for the four streams s = 4z … 4z + 3 of workgroup row z (workgroup_id.z),
-// each invocation computing four rows for the four streams (a 4 × 4 tile):
-// a weight block is loaded and decoded once for four streams, an input
-// vec4 is read from workgroup memory once for four rows, and four rows'
+// each invocation computing R = ROWS_PER_INVOCATION rows (4, or 2 where
+// four would leave too few workgroups) for the four streams (an R × 4
+// tile): a weight block is loaded and decoded once for four streams, an
+// input vec4 is read from workgroup memory once for R rows, and R rows'
 // loads are in flight together. (matvec.wgsl run per stream reads the
 // weights once per stream: B = 64 took 35 × a lone step on an H200;
 // bench/README.md.)
@@ -23,11 +24,11 @@
 // The host allocates whole groups of four streams (streams past the batch
 // compute unread values in their own slices).
 // Workgroup: 256 invocations = 256 / LANES row slots × LANES lanes; slot v
-// holds rows v, v + S, v + 2S, v + 3S of the workgroup's 4S rows (S = 256 /
-// LANES; GATED_OUT: 2S row pairs, slots 2p and 2p + 1 holding pair p's two
-// rows as in matvec.wgsl).
-// Grid: (ceil(ROWS / (4 · 256 / LANES)) (GATED_OUT: ceil((ROWS / 2) /
-// (2 · 256 / LANES))), 1, ceil(streams / 4)).
+// holds rows v, v + S, … (R of them) of the workgroup's R·S rows (S = 256 /
+// LANES; GATED_OUT: R·S/2 row pairs, slots 2p and 2p + 1 holding pair p's
+// two rows as in matvec.wgsl).
+// Grid: (ceil(ROWS / (R · 256 / LANES)) (GATED_OUT: ceil((ROWS / 2) /
+// (R · 128 / LANES))), 1, ceil(streams / 4)).
 // Bounds: K % 32 == 0; rows ≥ ROWS are computed from row ROWS − 1 and not
 // written. Workgroup memory: 18 KiB of input tiles + 2 KiB gate (+ 5 KiB
 // of reduction trees without subgroups): the host uses this kernel only
@@ -38,8 +39,10 @@
 //! MATVEC_COMMON
 
 const STREAMS: u32 = 4u;
-const ROWS_PER_INVOCATION: u32 = 4u;
-// Row slots at the fewest lanes (8) times the rows each invocation takes.
+// Rows per invocation: 4, or 2 where four would leave too few workgroups
+// (the host's choice, matvec.rs `MatvecKey::with_strides`).
+override ROWS_PER_INVOCATION: u32 = 4u;
+// Row slots at the fewest lanes (8) times the most rows an invocation takes.
 const MAX_ROWS_PER_WG: u32 = 128u;
 
 // Inputs per stream and tile (a multiple of 32 · 32 lanes, so each lane
@@ -137,8 +140,13 @@ fn main(ids: Ids) {
         for (var b = t0 / 32u + lane; b < (t0 + len) / 32u; b = b + LANES) {
             let w0 = block_load(q0, b);
             let w1 = block_load(q1, b);
-            let w2 = block_load(q2, b);
-            let w3 = block_load(q3, b);
+            // Rows 2 and 3 only with four rows (a constant: the branches fold).
+            var w2 = w0;
+            var w3 = w0;
+            if ROWS_PER_INVOCATION == 4u {
+                w2 = block_load(q2, b);
+                w3 = block_load(q3, b);
+            }
             var p0 = vec4<f32>(0.0);
             var p1 = vec4<f32>(0.0);
             var p2 = vec4<f32>(0.0);
@@ -152,8 +160,10 @@ fn main(ids: Ids) {
                 let xd = xin[3u * TILE_VEC4 + at];
                 p0 = p0 + dots(block_chunk(w0, c), xa, xb, xc, xd);
                 p1 = p1 + dots(block_chunk(w1, c), xa, xb, xc, xd);
-                p2 = p2 + dots(block_chunk(w2, c), xa, xb, xc, xd);
-                p3 = p3 + dots(block_chunk(w3, c), xa, xb, xc, xd);
+                if ROWS_PER_INVOCATION == 4u {
+                    p2 = p2 + dots(block_chunk(w2, c), xa, xb, xc, xd);
+                    p3 = p3 + dots(block_chunk(w3, c), xa, xb, xc, xd);
+                }
             }
             a0 = a0 + p0;
             a1 = a1 + p1;
@@ -162,12 +172,11 @@ fn main(ids: Ids) {
         }
         workgroupBarrier();
     }
-    let totals = array<vec4<f32>, 4>(
-        lanes_sum4(a0, ids),
-        lanes_sum4(a1, ids),
-        lanes_sum4(a2, ids),
-        lanes_sum4(a3, ids),
-    );
+    var totals = array<vec4<f32>, 4>(lanes_sum4(a0, ids), lanes_sum4(a1, ids), vec4<f32>(0.0), vec4<f32>(0.0));
+    if ROWS_PER_INVOCATION == 4u {
+        totals[2] = lanes_sum4(a2, ids);
+        totals[3] = lanes_sum4(a3, ids);
+    }
     let rows = array<u32, 4>(r0, r1, r2, r3);
     let y0 = Y_OFFSET + streams * Y_STRIDE;
     let slots = WG / LANES;
