@@ -16,17 +16,40 @@ use stt_wgpu::engine::lanes::{lanes, Lane};
 use stt_wgpu::engine::StreamStep;
 use stt_wgpu::{FeatureRequest, GpuOptions, GpuStepper};
 
-/// The adapter's optional features (subgroup reductions, f16 reads) on.
-const FEATURES: FeatureRequest = FeatureRequest {
-    shader_f16: true,
-    subgroups: true,
-    timestamps: false,
+/// How an engine is built: the adapter's optional features, and (None:
+/// the engine's choice) the matvec lanes and the batched matvec's rows
+/// per invocation.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    features: FeatureRequest,
+    lanes: Option<u32>,
+    rows: Option<u32>,
+}
+
+/// The adapter's optional features (subgroup reductions, f16 reads) on,
+/// the rest as the engine chooses.
+const FEATURES: Setup = Setup {
+    features: FeatureRequest {
+        shader_f16: true,
+        subgroups: true,
+        timestamps: false,
+    },
+    lanes: None,
+    rows: None,
 };
 
-fn engine(model: &Model, streams: usize, features: FeatureRequest) -> Option<GpuStepper> {
+/// Workgroup-memory reductions (adapters without subgroups).
+const NO_FEATURES: Setup = Setup {
+    features: FeatureRequest::NONE,
+    ..FEATURES
+};
+
+fn engine(model: &Model, streams: usize, setup: Setup) -> Option<GpuStepper> {
     let opts = GpuOptions {
         streams,
-        features,
+        features: setup.features,
+        matvec_lanes: setup.lanes,
+        batch_rows_per_invocation: setup.rows,
         ..Default::default()
     };
     common::gpu_stepper(model, opts)
@@ -73,9 +96,9 @@ fn input<'a>(
 }
 
 /// A stream run alone on a one-stream engine, as a session would drive it.
-fn alone(model: &Model, sc: &Script, features: FeatureRequest) -> Vec<StepOutput> {
+fn alone(model: &Model, sc: &Script, setup: Setup) -> Vec<StepOutput> {
     let pad = vec![model.config.audio_pad_token(); model.config.n_q];
-    let mut gpu = engine(model, 1, features).expect("checked by the caller");
+    let mut gpu = engine(model, 1, setup).expect("checked by the caller");
     gpu.keep_logits(true);
     gpu.set_sampling(sc.sampling);
     let mut outs = vec![];
@@ -100,10 +123,10 @@ fn batched(
     model: &Model,
     scripts: &[Script],
     depth: usize,
-    features: FeatureRequest,
+    setup: Setup,
 ) -> Option<Vec<Vec<StepOutput>>> {
     let pad = vec![model.config.audio_pad_token(); model.config.n_q];
-    let engine = engine(model, scripts.len(), features)?;
+    let engine = engine(model, scripts.len(), setup)?;
     let caps = engine.capabilities();
     eprintln!(
         "{} streams on {}: batched matvec {} (workgroup memory {} bytes)",
@@ -152,10 +175,10 @@ fn check_streams(
     model: &Model,
     scripts: &[Script],
     got: &[Vec<StepOutput>],
-    features: FeatureRequest,
+    setup: Setup,
 ) {
     for (s, (sc, got)) in scripts.iter().zip(got).enumerate() {
-        let mut want = alone(model, sc, features);
+        let mut want = alone(model, sc, setup);
         if let Some(r) = sc.reset_after {
             want.drain(..r);
         }
@@ -178,8 +201,8 @@ fn check_streams(
     );
 }
 
-/// Streams, lane depth, features.
-type Run = (usize, usize, FeatureRequest);
+/// Streams, lane depth, engine setup.
+type Run = (usize, usize, Setup);
 
 #[test]
 fn batched_streams_equal_each_stream_alone() {
@@ -189,11 +212,33 @@ fn batched_streams_equal_each_stream_alone() {
         (1, 1, FEATURES),
         (3, 4, FEATURES),
         (8, 5, FEATURES),
-        (3, 2, FeatureRequest::NONE),
+        (3, 2, NO_FEATURES),
+    ];
+    // The tiny model's grids are small, so the engine picks two rows per
+    // batched invocation; four rows (what large models take) and 32 lanes
+    // (discrete GPUs' 2048-row projections; workgroup reductions, as
+    // lavapipe's subgroups are narrower) are asked for. The rows code is
+    // the same for every weight format.
+    let four_rows = Setup {
+        rows: Some(4),
+        ..FEATURES
+    };
+    let lanes_32 = Setup {
+        lanes: Some(32),
+        rows: Some(4),
+        ..NO_FEATURES
+    };
+    let quantized = [
+        all[0],
+        all[1],
+        all[2],
+        all[3],
+        (8, 5, four_rows),
+        (5, 3, lanes_32),
     ];
     let files: [(&str, &[Run]); 4] = [
         ("model.safetensors", &all),
-        ("model-q4k.gguf", &all),
+        ("model-q4k.gguf", &quantized),
         ("model-q80.gguf", &all[1..2]),
         ("model-f16.gguf", &[all[1], all[3]]),
     ];
@@ -202,13 +247,11 @@ fn batched_streams_equal_each_stream_alone() {
         if engine(&model, 1, FEATURES).is_none() {
             return;
         }
-        // FeatureRequest::NONE: the batched matvec's workgroup-memory
-        // reductions (adapters without subgroups).
-        for &(b, depth, features) in runs {
+        for &(b, depth, setup) in runs {
             let scripts: Vec<Script> = (0..b).map(|s| script(&model, s)).collect();
-            let got = batched(&model, &scripts, depth, features).unwrap();
-            let label = format!("{file} B = {b} ({features:?})");
-            check_streams(&label, &model, &scripts, &got, features);
+            let got = batched(&model, &scripts, depth, setup).unwrap();
+            let label = format!("{file} B = {b} ({setup:?})");
+            check_streams(&label, &model, &scripts, &got, setup);
         }
     }
 }
@@ -314,4 +357,24 @@ fn streams_wrap_their_kv_rings_independently() {
     ];
     let got = batched(&model, &scripts, 3, FEATURES).unwrap();
     check_streams("ring wrap", &model, &scripts, &got, FEATURES);
+}
+
+/// Rows per batched invocation other than 2 or 4 are refused when the
+/// engine is built.
+#[test]
+fn batch_rows_other_than_two_or_four_are_refused() {
+    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    if engine(&model, 1, FEATURES).is_none() {
+        return;
+    }
+    for rows in [0, 1, 3, 8] {
+        let opts = GpuOptions {
+            streams: 4,
+            batch_rows_per_invocation: Some(rows),
+            ..Default::default()
+        };
+        let built = block_on(GpuStepper::new(model.lm.clone(), &model.config, opts));
+        let err = built.err().expect("refused");
+        assert!(err.to_string().contains("rows per batched matvec"), "{err}");
+    }
 }

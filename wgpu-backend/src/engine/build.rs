@@ -132,6 +132,8 @@ struct Builder<'a> {
     allocated_streams: usize,
     /// Projections run matvec_batch.wgsl.
     batch: bool,
+    /// Its rows per invocation, where asked (else by grid size).
+    batch_rows: Option<u32>,
     /// attention_merge.wgsl's layout and pipeline (batched only), built once.
     merge_pipeline: Option<(wgpu::BindGroupLayout, Arc<wgpu::ComputePipeline>)>,
     weight_bytes: u64,
@@ -171,6 +173,14 @@ pub(super) fn build(
             opts.streams
         )));
     }
+    if let Some(r) = opts
+        .batch_rows_per_invocation
+        .filter(|r| ![2, 4].contains(r))
+    {
+        return Err(GpuError::InvalidInput(format!(
+            "{r} rows per batched matvec invocation (2 or 4)"
+        )));
+    }
     // More than one stream: four per matvec workgroup (one weight read
     // for four streams) where the adapter has the workgroup memory.
     let batch = opts.streams > 1
@@ -191,6 +201,7 @@ pub(super) fn build(
             opts.streams
         },
         batch,
+        batch_rows: opts.batch_rows_per_invocation,
         merge_pipeline: None,
         weight_bytes: 0,
         activation_bytes: 0,
@@ -305,8 +316,11 @@ impl Builder<'_> {
         let groups = self
             .batch
             .then_some((self.allocated_streams / kernels::MATVEC_BATCH_STREAMS) as u32);
-        let key =
+        let mut key =
             MatvecKey::new(&weights, input, output, attention, lanes).with_strides(strides, groups);
+        if let (true, Some(rows)) = (key.batch, self.batch_rows) {
+            key.rows_per_invocation = rows;
+        }
         let kind = match weights.name.strip_prefix("transformer.layers.") {
             Some(rest) => rest.split_once('.').map_or(rest, |(_, t)| t).to_string(),
             None => weights.name.clone(),

@@ -50,6 +50,9 @@ pub struct GpuOptions {
     pub quantize: Option<QuantType>,
     /// matvec lanes per row (8, 16, 32); default `matvec::lanes`'s choice.
     pub matvec_lanes: Option<u32>,
+    /// Rows per invocation of the batched matvec (2 or 4); default by grid
+    /// size (`MatvecKey::with_strides`). For tests of both paths.
+    pub batch_rows_per_invocation: Option<u32>,
     /// Independent streams stepped together (each with its own KV cache,
     /// position, text token and sampling): 1 to [`MAX_STREAMS`].
     pub streams: usize,
@@ -67,6 +70,7 @@ impl Default for GpuOptions {
             features: FeatureRequest::default(),
             quantize: None,
             matvec_lanes: None,
+            batch_rows_per_invocation: None,
             streams: 1,
             kv_cache: Default::default(),
         }
