@@ -540,14 +540,15 @@ mod tests {
     }
 
     /// Positive loop steps: the constants and names the kernels step by
-    /// (each ≥ 1: WG, CACHE, RK and KEYS_PER_PASS = WG / 4 are constants; LANES and LANES_PER_KEY
-    /// are ≥ 8 and 4 by the host's checks; key_groups = 256 / (HEAD_DIM / 4)
-    /// ≥ 8 for HEAD_DIM ≤ 128; stride is the probe's invocation count).
+    /// (each ≥ 1: WG, KEYS_PER_PASS = WG / 4, CACHE and RK are constants;
+    /// LANES and LANES_PER_KEY are ≥ 8 and 4 by the host's checks;
+    /// key_groups = 256 / (HEAD_DIM / 4) ≥ 8 for HEAD_DIM ≤ 128; stride is
+    /// the probe's invocation count).
     const POSITIVE_STEPS: [&str; 10] = [
         "1u",
-        "KEYS_PER_PASS",
         "4u",
         "WG",
+        "KEYS_PER_PASS",
         "LANES",
         "LANES_PER_KEY",
         "key_groups",

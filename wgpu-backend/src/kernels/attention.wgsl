@@ -155,8 +155,8 @@ fn main(
         let sum = (score_parts[at] + score_parts[at + 1u]) + (score_parts[at + 2u] + score_parts[at + 3u]);
         probs[lid] = sum * scale;
     }
-    // The chunk's max: a tree over the CHUNK (≤ WG) scores (log2 CHUNK barriers
-    // rather than every invocation reading all of them in turn).
+    // The chunk's max: a tree over the CHUNK (≤ WG) scores (log2 CHUNK
+    // barriers rather than every invocation reading all of them in turn).
     red[lid] = select(EMPTY_MAX, probs[lid % CHUNK], lid < count);
     workgroupBarrier();
     for (var stride = CHUNK / 2u; stride > 0u; stride = stride / 2u) {
