@@ -54,7 +54,7 @@ override CONTEXT: u32;
 const WG: u32 = 256u;
 // Keys per workgroup. 128 rather than 64: half the workgroups, each paying
 // the query load, the trees' barriers and the partial write once for twice
-// the keys (H100, full cache: B = 1 level, B = 8/16/64 6–8 % faster step;
+// the keys (H100, full cache: B = 1 within 1 %, B = 8/16/64 6–8 % faster;
 // 256 was faster still at B ≥ 16 but 6 % slower at B = 1 with 48
 // workgroups; bench/README.md, session 13).
 const CHUNK: u32 = 128u;
