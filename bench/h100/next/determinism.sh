@@ -12,7 +12,11 @@
 # 2. The hour's first 120 s (three segments): one stream twice, 2 and 16
 #    parallel streams, with Mimi on the GPU and on the CPU (the CPU Mimi is
 #    deterministic: a difference there is the LM's).
-# 3. The hour at 16 streams twice, and at 64.
+# 3. The same with --no-gpu-features --matvec-lanes 8 (no subgroup
+#    reductions, lavapipe's lanes): if that agrees where step 2 did not,
+#    the subgroup path is the cause. (Also worth a try, needs a build:
+#    `zero_initialize_workgroup_memory: true` in pipelines.rs, off now.)
+# 4. The hour at 16 streams twice, and at 64.
 # Carry .gl, .bin3 (stt-cli.gz; gpu_batch.gz, gpu_mimi.gz: `cargo test
 # --release -p stt-cli --test gpu_batch --test gpu_mimi --no-run`'s binaries,
 # built where CARGO_TARGET_TMPDIR is /root/.cache/stt-web-target/tmp;
@@ -54,6 +58,14 @@ print('head, Mimi on the', m, {p: len(v.split()) for p, v in t.items()},
 PY
   tar czf $OUT/results.tgz -C /tmp/r .
 done
+X="--no-gpu-features --matvec-lanes 8"
+for p in 1 1b 16; do
+  timeout 120 $T --mimi gpu $X --parallel ${p%b} /tmp/head.wav > /tmp/r/head_plain_p$p.txt 2>/dev/null
+done
+python3 -c "
+t = {p: open('/tmp/r/head_plain_p%s.txt' % p).read() for p in ['1', '1b', '16']}
+print('head, no subgroups, 8 lanes:', {p: len(v.split()) for p, v in t.items()}, 'alone twice identical:', t['1'] == t['1b'], '16 streams = 1:', t['16'] == t['1'])"
+tar czf $OUT/results.tgz -C /tmp/r .
 for run in p16a p16b p64; do
   timeout 60 $T --mimi gpu -v --parallel ${run:1:2} /tmp/hour.wav > /tmp/r/hour_$run.txt 2> /tmp/r/hour_$run.err; grep -E "words" /tmp/r/hour_$run.err
   tar czf $OUT/results.tgz -C /tmp/r .
