@@ -233,8 +233,8 @@ fn batched_streams_equal_each_stream_alone() {
         all[1],
         all[2],
         all[3],
-        (8, 5, four_rows),
-        (5, 3, lanes_32),
+        (5, 3, four_rows),
+        (3, 2, lanes_32),
     ];
     let files: [(&str, &[Run]); 4] = [
         ("model.safetensors", &all),
