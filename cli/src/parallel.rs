@@ -19,17 +19,14 @@ use anyhow::{Context, Result};
 use stt_model::audio::AudioError;
 use stt_model::config::{FRAME_SAMPLES, SAMPLE_RATE_HZ};
 use stt_model::segment::SegmentPlan;
-use stt_model::session::FILE_MIMI_CHUNK_FRAMES;
 use stt_model::{block_on, LmStepper, Session, Transcript};
 use stt_wgpu::engine::lanes::{lanes, Lane};
 use stt_wgpu::mimi::AnyMimi;
 use stt_wgpu::GpuStepper;
 
-use crate::transcribe::{mimi_for_gpu_lm, open_input, Loaded, Output, Stats, TranscribeArgs};
-
-/// Steps a lane may queue before its session waits: two Mimi chunks, so
-/// every lane can queue one while the batches run.
-const LANE_DEPTH: usize = 2 * FILE_MIMI_CHUNK_FRAMES;
+use crate::transcribe::{
+    cpu_mimi, mimi_for_gpu_lm, open_input, Loaded, Output, Stats, TranscribeArgs,
+};
 
 /// Where an input stands.
 enum InputState {
@@ -192,9 +189,9 @@ pub(crate) fn run(
     let device = gpu.gpu().clone();
     // One Mimi encoder per lane, built on all cores at once (each converts
     // and uploads its own weights: 0.5 s apiece on the H200 machine).
-    let mimis: Vec<Result<AnyMimi>> = std::thread::scope(|scope| {
+    let mut mimis: Vec<Result<AnyMimi>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..streams)
-            .map(|_| scope.spawn(|| mimi_for_gpu_lm(model, &device, args.engine.mimi)))
+            .map(|_| scope.spawn(|| mimi_for_gpu_lm(model, &device, &args.engine)))
             .collect();
         handles
             .into_iter()
@@ -204,12 +201,25 @@ pub(crate) fn run(
             })
             .collect()
     });
+    // The device keeps one list of errors, and whichever thread checks
+    // first takes an error, so one encoder's failure may surface in
+    // another's build. When auto put some lanes' Mimi on the CPU, every
+    // lane takes the CPU's: no lane keeps a GPU encoder whose failure
+    // another lane reported.
+    let on_cpu = |m: &Result<AnyMimi>| matches!(m, Ok(AnyMimi::Cpu(_)));
+    if mimis.iter().any(on_cpu) && !mimis.iter().all(on_cpu) {
+        mimis = (0..streams).map(|_| cpu_mimi(model)).collect();
+    }
+    let chunk_frames = usize::from(args.engine.mimi_chunk_frames);
+    // Steps a lane may queue before its session waits: two Mimi chunks, so
+    // every lane can queue one while the batches run.
+    let lane_depth = 2 * chunk_frames;
     let mut sessions: Vec<Session<Lane, AnyMimi>> = vec![];
-    for (mut lane, mimi) in lanes(gpu, LANE_DEPTH).into_iter().zip(mimis) {
+    for (mut lane, mimi) in lanes(gpu, lane_depth).into_iter().zip(mimis) {
         lane.set_sampling(loaded.sampling);
         let mimi = mimi.with_context(|| format!("loading Mimi from {}", loaded.dir.display()))?;
         let mut session = Session::new(&model.config, mimi, lane, model.tokenizer.clone());
-        session.set_mimi_chunk_frames(FILE_MIMI_CHUNK_FRAMES);
+        session.set_mimi_chunk_frames(chunk_frames);
         sessions.push(session);
     }
     let mimi_on = sessions.first().map_or("cpu", |s| s.mimi().device_name());
@@ -229,7 +239,7 @@ pub(crate) fn run(
         plan: SegmentPlan::for_model(&loaded.model.config),
     };
     let started = Instant::now();
-    let chunk = FILE_MIMI_CHUNK_FRAMES * FRAME_SAMPLES;
+    let chunk = chunk_frames * FRAME_SAMPLES;
     let mut running: Vec<Option<Running>> = (0..streams).map(|_| None).collect();
     while !schedule.closed {
         let mut busy = false;

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use stt_model::audio::AudioStream;
 use stt_model::mimi::MimiBackend;
 use stt_model::segment::SegmentPlan;
+use stt_model::session::FILE_MIMI_CHUNK_FRAMES;
 use stt_model::{block_on, LmStepper, Model, Session, Transcript};
 use stt_wgpu::mimi::{AnyMimi, GpuMimiEncoder};
 
@@ -70,6 +71,12 @@ pub struct EngineArgs {
     /// same words).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Frames Mimi encodes per call on files (benchmarks: bigger calls
+    /// mean fewer waits and more GPU memory per encoder; codes equal up to
+    /// f32 rounding).
+    #[arg(long, hide = true, default_value_t = FILE_MIMI_CHUNK_FRAMES as u16,
+          value_parser = clap::value_parser!(u16).range(1..=750))]
+    pub mimi_chunk_frames: u16,
     #[command(flatten)]
     pub gpu: crate::gpu_args::GpuArgs,
 }
@@ -140,7 +147,6 @@ pub(crate) fn transcribe_one<S: LmStepper, M: MimiBackend>(
     let started = Instant::now();
     let mut stream = open_input(input)?;
     block_on(session.reset())?;
-    session.set_mimi_chunk_frames(stt_model::session::FILE_MIMI_CHUNK_FRAMES);
     let mut transcript = Transcript::new();
     let bar = indicatif::ProgressBar::new(
         stream
@@ -313,11 +319,11 @@ fn session_on<T: WithSession>(
     let model = &loaded.model;
     if let Some(gpu) = gpu {
         let name = gpu.capabilities().adapter.clone();
-        let mimi =
-            mimi_for_gpu_lm(model, gpu.gpu(), args.mimi).with_context(|| loaded.context())?;
+        let mimi = mimi_for_gpu_lm(model, gpu.gpu(), args).with_context(|| loaded.context())?;
         let engine = format!("LM on the GPU ({name}), Mimi on the {}", mimi.device_name());
         let mut session = Session::new(&model.config, mimi, gpu, model.tokenizer.clone());
         session.stepper_mut().set_sampling(loaded.sampling);
+        session.set_mimi_chunk_frames(args.mimi_chunk_frames.into());
         loaded.report(verbose, &engine);
         return task.run(&mut session, model, &engine);
     }
@@ -326,6 +332,7 @@ fn session_on<T: WithSession>(
     }
     let mut session = model.cpu_session().with_context(|| loaded.context())?;
     session.stepper_mut().set_sampling(loaded.sampling);
+    session.set_mimi_chunk_frames(args.mimi_chunk_frames.into());
     let engine = "LM on the CPU, Mimi on the CPU";
     loaded.report(verbose, engine);
     task.run(&mut session, model, engine)
@@ -402,25 +409,28 @@ pub fn run(args: TranscribeArgs) -> Result<bool> {
 pub(crate) fn mimi_for_gpu_lm(
     model: &Model,
     gpu: &stt_wgpu::device::Gpu,
-    want: Backend,
+    args: &EngineArgs,
 ) -> Result<AnyMimi> {
-    let cpu = || -> Result<AnyMimi> {
-        Ok(AnyMimi::Cpu(Box::new(
-            model.mimi_encoder(&candle_core::Device::Cpu)?,
-        )))
-    };
+    let want = args.mimi;
     if want == Backend::Cpu || (want == Backend::Auto && gpu.caps.software) {
-        return cpu();
+        return cpu_mimi(model);
     }
-    let frames = stt_model::session::FILE_MIMI_CHUNK_FRAMES;
+    let frames = args.mimi_chunk_frames.into();
     match GpuMimiEncoder::new(gpu.clone(), &model.mimi, &model.config, frames) {
         Ok(m) => Ok(AnyMimi::Gpu(Box::new(m))),
         Err(e) if want == Backend::Auto => {
             eprintln!("note: Mimi runs on the CPU: {e}");
-            cpu()
+            cpu_mimi(model)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Moshi's Mimi encoder on the CPU.
+pub(crate) fn cpu_mimi(model: &Model) -> Result<AnyMimi> {
+    Ok(AnyMimi::Cpu(Box::new(
+        model.mimi_encoder(&candle_core::Device::Cpu)?,
+    )))
 }
 
 fn run_inputs<S: LmStepper, M: MimiBackend>(

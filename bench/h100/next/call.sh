@@ -1,0 +1,111 @@
+# Prepared in session 14, not yet run: no device machine came up in that
+# session. One call, about 8 minutes of device time; save() writes
+# $OUT/results.tgz after every part, so a cut call keeps what ran.
+#
+# Build first (this commit, CARGO_TARGET_DIR=$HOME/.cache/stt-web-target,
+# so the test binaries' CARGO_TARGET_TMPDIR is the path made below), then
+# put into .bin3/ as .xz (xz -9: the carry limit is 64 MiB):
+#   stt-cli        this commit
+#   stt-cli-exp    + exp.diff (STT_EXP_ZERO: workgroup memory zeroed;
+#                  STT_EXP_LOOPS: wgpu's loop counters back on)
+#   stt-cli-loads  + loads4.diff (attention.wgsl and matvec.wgsl with four
+#                  loads in flight, terms added in the plain loops' order:
+#                  the same bits by construction)
+#   stt-cli-loads8 + loads4.diff + att8.diff (attention with eight)
+#   gpu_batch, gpu_mimi  `cargo test --release -p stt-cli --test gpu_batch
+#                  --test gpu_mimi --no-run`'s binaries
+#   cycle.wav      bria, loona and the French clip with 2 s silences (as in
+#                  session 12)
+# Carry .gl and .bin3.
+#
+# 1. Determinism (session 13 saw the hour's words differ between 16 and
+#    64 streams on one H100, from the 4th word of the first segment):
+#    gpu_batch and gpu_mimi on the device's GPU; the hour's first 120 s
+#    alone twice and with 2 and 16 streams, Mimi on the GPU and on the CPU
+#    (the CPU Mimi is deterministic, so a difference there is the LM's);
+#    without subgroups at 8 lanes; with workgroup memory zeroed; with loop
+#    counters on. On lavapipe all of these agree (parallel.rs; session 14
+#    also checked 1 against 3 streams with --mimi gpu on lavapipe).
+# 2. Loads in flight: ms per step at B = 1, 8, 64, f16 and f32 KV, this
+#    commit against loads and loads8 in the same call, and their words.
+# 3. The hour at 16 streams twice and at 64, then 16 streams with Mimi
+#    taking 125 and 250 frames per call (--mimi-chunk-frames) instead of
+#    25: fewer, larger Mimi calls per lane.
+for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+mkdir -p /tmp/r /root/.cache/stt-web-target/tmp
+unxz_to() { python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" $1 $2; chmod +x $2; }
+save() { tar czf $OUT/results.tgz -C /tmp/r .; }
+for b in stt-cli stt-cli-exp stt-cli-loads stt-cli-loads8; do unxz_to .bin3/$b.xz /tmp/$b; done
+for t in gpu_batch gpu_mimi; do
+  unxz_to .bin3/$t.xz /tmp/$t
+  STT_REQUIRE_GPU=1 timeout 150 /tmp/$t --test-threads 2 > /tmp/r/test_$t.txt 2>&1; echo "$t rc $?"
+  grep -E "test result|panicked|differs" /tmp/r/test_$t.txt | head -8
+done; save
+/tmp/stt-cli synth --preset full --seed 1 --gguf q4_k --out /tmp/full > /dev/null
+python3 - <<'PY'
+import wave
+src = wave.open('.bin3/cycle.wav')
+frames = src.readframes(src.getnframes())
+for name, secs in [('hour', 3600), ('head', 120)]:
+    out = wave.open('/tmp/%s.wav' % name, 'wb')
+    out.setparams(src.getparams())
+    need = secs * src.getframerate() * src.getsampwidth()
+    out.writeframes((frames * (need // len(frames) + 1))[:need])
+    out.close()
+PY
+A="--model /tmp/full --lm model-q4k.gguf"
+first2min() { name=$1; shift; timeout 120 "$@" /tmp/head.wav > /tmp/r/$name.txt 2>/tmp/r/$name.err || echo "$name failed"; }
+for mimi in gpu cpu; do
+  for p in 1 1b 2 16; do first2min ${mimi}_p$p /tmp/stt-cli transcribe $A --mimi $mimi --parallel ${p%b}; done
+done
+for p in 1 1b 16; do first2min plain_p$p /tmp/stt-cli transcribe $A --mimi cpu --no-gpu-features --matvec-lanes 8 --parallel ${p%b}; done
+for p in 1 1b 16; do STT_EXP_ZERO=1 first2min zero_p$p /tmp/stt-cli-exp transcribe $A --mimi cpu --parallel ${p%b}; done
+for p in 1 1b 16; do STT_EXP_LOOPS=1 first2min loops_p$p /tmp/stt-cli-exp transcribe $A --mimi cpu --parallel ${p%b}; done
+for p in 1 16; do first2min loads_p$p /tmp/stt-cli-loads transcribe $A --mimi cpu --parallel $p; done
+first2min loads8_p1 /tmp/stt-cli-loads8 transcribe $A --mimi cpu --parallel 1
+save
+python3 - <<'PY'
+import glob, os
+t = {os.path.basename(f)[:-4]: open(f).read().split() for f in sorted(glob.glob('/tmp/r/*_p*.txt'))}
+def first_diff(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+for k, v in t.items():
+    alone = k.split('_')[0] + '_p1'
+    print('%-10s %5d words; first word unlike %s: %s; unlike cpu_p1: %s'
+          % (k, len(v), alone, first_diff(t[alone], v), first_diff(t['cpu_p1'], v)))
+PY
+summary() {
+  python3 - $1 <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for e in d['gpu_batched']:
+    p = e['profile']['us_per_step_by_kind']
+    print(sys.argv[1].split('/')[-1], 'B=%d %.3f ms' % (e['streams'], e['ms_per_step_median']),
+          ' '.join('%s=%.0f' % (k.split('.')[-2] if '.' in k else k, v) for k, v in p.items()), flush=True)
+PY
+  save
+}
+lm() {
+  name=$1; bin=$2; shift 2
+  timeout 90 $bin bench $A --steps 100 --streams 1,8,64 --profile-steps 10 "$@" > /tmp/r/$name.json 2> /tmp/r/$name.err
+  summary /tmp/r/$name.json
+}
+for kv in f16 f32; do
+  F=; [ $kv = f16 ] && F=--kv-f16
+  lm base_$kv /tmp/stt-cli $F; lm loads_$kv /tmp/stt-cli-loads $F; lm loads8_$kv /tmp/stt-cli-loads8 $F
+done
+lm base_f16_again /tmp/stt-cli --kv-f16
+for run in p16c25 p16c25b p64c25 p16c125 p16c250; do
+  p=${run:1:2}; c=${run#*c}; c=${c%b}
+  timeout 80 /tmp/stt-cli transcribe $A --mimi gpu -v --parallel $p --mimi-chunk-frames $c /tmp/hour.wav \
+    > /tmp/r/hour_$run.txt 2> /tmp/r/hour_$run.err
+  echo "$run: $(grep -E 'all inputs' /tmp/r/hour_$run.err) $(wc -w < /tmp/r/hour_$run.txt) words"
+  save
+done
+cmp /tmp/r/hour_p16c25.txt /tmp/r/hour_p16c25b.txt && echo "hour at 16 streams twice: identical"
+cmp /tmp/r/hour_p16c25.txt /tmp/r/hour_p64c25.txt && echo "hour at 16 and 64 streams: identical"
+save
