@@ -1,5 +1,5 @@
 # Prepared in session 14, not yet run: no device machine came up in that
-# session. One call, about 8 minutes of device time; save() writes
+# session. One call, about 9 minutes of device time; save() writes
 # $OUT/results.tgz after every part, so a cut call keeps what ran.
 #
 # Build first (this commit, CARGO_TARGET_DIR=$HOME/.cache/stt-web-target,
@@ -12,6 +12,10 @@
 #                  loads in flight, terms added in the plain loops' order:
 #                  the same bits by construction)
 #   stt-cli-loads8 + loads4.diff + att8.diff (attention with eight)
+#   stt-cli-prologue + prologue.diff (matvec.wgsl's RmsNorm prologue: x
+#                  and the norm weights loaded once, before the sum, the
+#                  tile written from registers: one dependent global read
+#                  fewer per workgroup of in_proj and linear_in; same bits)
 #   gpu_batch, gpu_mimi  `cargo test --release -p stt-cli --test gpu_batch
 #                  --test gpu_mimi --no-run`'s binaries
 #   cycle.wav      bria, loona and the French clip with 2 s silences (as in
@@ -26,8 +30,9 @@
 #    without subgroups at 8 lanes; with workgroup memory zeroed; with loop
 #    counters on. On lavapipe all of these agree (parallel.rs; session 14
 #    also checked 1 against 3 streams with --mimi gpu on lavapipe).
-# 2. Loads in flight: ms per step at B = 1, 8, 64, f16 and f32 KV, this
-#    commit against loads and loads8 in the same call, and their words.
+# 2. Loads in flight and the prologue: ms per step at B = 1, 8, 64, f16
+#    and f32 KV, this commit against loads, loads8 and prologue in the
+#    same call, and their words.
 # 3. The hour at 16 streams twice and at 64, then 16 streams with Mimi
 #    taking 125 and 250 frames per call (--mimi-chunk-frames) instead of
 #    25: fewer, larger Mimi calls per lane.
@@ -36,7 +41,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 mkdir -p /tmp/r /root/.cache/stt-web-target/tmp
 unxz_to() { python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" $1 $2; chmod +x $2; }
 save() { tar czf $OUT/results.tgz -C /tmp/r .; }
-for b in stt-cli stt-cli-exp stt-cli-loads stt-cli-loads8; do unxz_to .bin3/$b.xz /tmp/$b; done
+for b in stt-cli stt-cli-exp stt-cli-loads stt-cli-loads8 stt-cli-prologue; do unxz_to .bin3/$b.xz /tmp/$b; done
 for t in gpu_batch gpu_mimi; do
   unxz_to .bin3/$t.xz /tmp/$t
   STT_REQUIRE_GPU=1 timeout 150 /tmp/$t --test-threads 2 > /tmp/r/test_$t.txt 2>&1; echo "$t rc $?"
@@ -64,6 +69,7 @@ for p in 1 1b 16; do STT_EXP_ZERO=1 first2min zero_p$p /tmp/stt-cli-exp transcri
 for p in 1 1b 16; do STT_EXP_LOOPS=1 first2min loops_p$p /tmp/stt-cli-exp transcribe $A --mimi cpu --parallel ${p%b}; done
 for p in 1 16; do first2min loads_p$p /tmp/stt-cli-loads transcribe $A --mimi cpu --parallel $p; done
 first2min loads8_p1 /tmp/stt-cli-loads8 transcribe $A --mimi cpu --parallel 1
+first2min prologue_p1 /tmp/stt-cli-prologue transcribe $A --mimi cpu --parallel 1
 save
 python3 - <<'PY'
 import glob, os
@@ -97,6 +103,7 @@ lm() {
 for kv in f16 f32; do
   F=; [ $kv = f16 ] && F=--kv-f16
   lm base_$kv /tmp/stt-cli $F; lm loads_$kv /tmp/stt-cli-loads $F; lm loads8_$kv /tmp/stt-cli-loads8 $F
+  lm prologue_$kv /tmp/stt-cli-prologue $F
 done
 lm base_f16_again /tmp/stt-cli --kv-f16
 for run in p16c25 p16c25b p64c25 p16c125 p16c250; do
