@@ -20,6 +20,8 @@
 #                  --test gpu_mimi --no-run`'s binaries
 #   cycle.wav      bria, loona and the French clip with 2 s silences (as in
 #                  session 12)
+#   audio/         ../shared/fixtures/audio (the test binaries read the
+#                  clips at the absolute path they were built with)
 # Carry .gl and .bin3.
 #
 # 1. Determinism (session 13 saw the hour's words differ between 16 and
@@ -39,6 +41,10 @@
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 mkdir -p /tmp/r /root/.cache/stt-web-target/tmp
+# The fixtures where the test binaries look: CARGO_MANIFEST_DIR/../../shared
+# with CARGO_MANIFEST_DIR = /work/main/cli here (it must exist to resolve ..).
+mkdir -p /work/main/cli /work/shared/fixtures
+[ -e /work/shared/fixtures/audio/bria.mp3 ] || cp -r .bin3/audio /work/shared/fixtures/audio
 unxz_to() { python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" $1 $2; chmod +x $2; }
 save() { tar czf $OUT/results.tgz -C /tmp/r .; }
 for b in stt-cli stt-cli-exp stt-cli-loads stt-cli-loads8 stt-cli-prologue; do unxz_to .bin3/$b.xz /tmp/$b; done
