@@ -22,7 +22,8 @@
 #                  session 12)
 #   audio/         ../shared/fixtures/audio (the test binaries read the
 #                  clips at the absolute path they were built with)
-# Carry .gl and .bin3.
+# Carry .gl and .bin3. (Session 14 left .bin3 built this way at d0db6e6 on
+# its machine, git-ignored; rebuild if the kernels or the CLI changed.)
 #
 # 1. Determinism (session 13 saw the hour's words differ between 16 and
 #    64 streams on one H100, from the 4th word of the first segment):
