@@ -209,7 +209,7 @@ fn check_within(
 
 #[test]
 fn tiny_f32_matches_cpu() {
-    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let model = common::tiny_float_model();
     let mut cpu = model.cpu_stepper(&Device::Cpu).unwrap();
     compare("tiny f32", &model, &mut cpu, STEPS);
 }
@@ -223,10 +223,7 @@ fn f16_kv_cache_stays_within_its_tolerance() {
     o.lm_dtype = StDtype::F32;
     common::make_once(&dir, &o);
     for (label, model) in [
-        (
-            "tiny",
-            Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap(),
-        ),
+        ("tiny", common::tiny_float_model()),
         (
             "mid",
             Model::from_dir(&dir, Some("model.safetensors")).unwrap(),
@@ -353,7 +350,7 @@ fn quantize_at_load_equals_the_quantized_file() {
 
 #[test]
 fn buffer_over_the_binding_limit_is_refused_by_name() {
-    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let model = common::tiny_float_model();
     let opts = GpuOptions {
         max_binding_bytes: Some(1 << 20),
         ..Default::default()
@@ -409,7 +406,7 @@ fn too_many_end_of_turn_heads_are_refused_by_the_engine() {
 
 #[test]
 fn lost_device_is_an_error_not_a_hang() {
-    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let model = common::tiny_float_model();
     let Some(mut gpu) = gpu_stepper(&model, GpuOptions::default()) else {
         return;
     };
@@ -438,7 +435,7 @@ fn lost_device_is_an_error_not_a_hang() {
 /// is exactly a fresh stepper's (tokens, probabilities and logits).
 #[test]
 fn reset_with_steps_in_flight_gives_a_fresh_stream() {
-    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let model = common::tiny_float_model();
     let opts = GpuOptions {
         max_in_flight: 2,
         ..Default::default()

@@ -260,7 +260,7 @@ fn batched_streams_equal_each_stream_alone() {
 /// batches are refused whole and change nothing.
 #[test]
 fn submit_batch_takes_any_subset_and_refuses_bad_batches() {
-    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let model = common::tiny_float_model();
     let Some(mut gpu) = engine(&model, 4, FEATURES) else {
         return;
     };
@@ -337,7 +337,7 @@ fn submit_batch_takes_any_subset_and_refuses_bad_batches() {
 /// stops early (the long one then steps alone).
 #[test]
 fn streams_wrap_their_kv_rings_independently() {
-    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let model = common::tiny_float_model();
     if engine(&model, 1, FEATURES).is_none() {
         return;
     }
@@ -363,7 +363,7 @@ fn streams_wrap_their_kv_rings_independently() {
 /// engine is built.
 #[test]
 fn batch_rows_other_than_two_or_four_are_refused() {
-    let model = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let model = common::tiny_float_model();
     if engine(&model, 1, FEATURES).is_none() {
         return;
     }

@@ -106,7 +106,7 @@ fn per_frame(latents: &[f32], frames: usize, per: usize) -> Vec<Vec<f32>> {
 #[test]
 fn gpu_seanet_matches_moshi_and_streams_exactly() {
     let Some(gpu) = gpu() else { return };
-    let m = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let m = common::tiny_float_model();
     let path = common::tiny_model().join(&m.config.mimi_name);
     let frames = 15;
     let pcm = &common::clip_24k("bria.mp3")[24_000..24_000 + frames * FRAME_SAMPLES];
@@ -215,7 +215,7 @@ fn downsample_f64(path: &std::path::Path, x: &[Vec<f32>]) -> Vec<Vec<f64>> {
 #[test]
 fn gpu_transformer_matches_moshi_frame_by_frame() {
     let Some(gpu) = gpu() else { return };
-    let m = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let m = common::tiny_float_model();
     let path = common::tiny_model().join(&m.config.mimi_name);
     let frames = 150;
     let pcm = &common::clip_24k("bria.mp3")[..frames * FRAME_SAMPLES];
@@ -261,7 +261,7 @@ fn gpu_transformer_matches_moshi_frame_by_frame() {
 #[test]
 fn gpu_mimi_codes_match_moshi_up_to_near_ties() {
     let Some(gpu) = gpu() else { return };
-    let m = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let m = common::tiny_float_model();
     let path = common::tiny_model().join(&m.config.mimi_name);
     let rvq = Rvq::load(&path, m.config.n_q);
     let frames = 150;
@@ -350,7 +350,7 @@ fn gpu_mimi_codes_match_moshi_up_to_near_ties() {
 #[test]
 fn session_with_gpu_mimi_gives_the_cpu_mimi_events() {
     let Some(gpu) = gpu() else { return };
-    let m = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let m = common::tiny_float_model();
     let pcm = &common::clip_24k("bria.mp3")[..50 * FRAME_SAMPLES];
     let mut events = vec![];
     for on_gpu in [false, true] {

@@ -5,7 +5,6 @@ mod common;
 
 use common::rvq::Rvq;
 use stt_model::config::FRAME_SAMPLES;
-use stt_model::Model;
 
 /// Chunks of 1, 7 and 25 frames over 20 s of speech. The arithmetic is the
 /// same but on bigger tensors (other GEMM shapes, attention over the chunk
@@ -19,7 +18,7 @@ use stt_model::Model;
 /// transformer frame by frame for that reason.
 #[test]
 fn chunked_mimi_agrees_with_frame_by_frame_up_to_near_ties() {
-    let m = Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap();
+    let m = common::tiny_float_model();
     let dev = candle_core::Device::Cpu;
     let rvq = Rvq::load(
         &common::tiny_model().join(&m.config.mimi_name),

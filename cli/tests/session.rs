@@ -4,15 +4,11 @@
 mod common;
 
 use stt_model::config::FRAME_SAMPLES;
-use stt_model::{block_on, Event, Model};
-
-fn model() -> Model {
-    Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap()
-}
+use stt_model::{block_on, Event};
 
 #[test]
 fn reset_restores_a_fresh_session() {
-    let m = model();
+    let m = common::tiny_float_model();
     let pcm = &common::clip_24k("bria.mp3")[..24_000 * 8];
     let mut s = m.cpu_session().unwrap();
     let run = |s: &mut stt_model::Session<_>| {
@@ -36,7 +32,7 @@ fn reset_restores_a_fresh_session() {
 /// `flush_frames` frames of silence.
 #[test]
 fn flush_equals_feeding_silence() {
-    let m = model();
+    let m = common::tiny_float_model();
     let pcm = &common::clip_24k("sample_fr_hibiki_crepes.mp3")[..24_000 * 6 + 1234];
     let mut a = m.cpu_session().unwrap();
     let mut ev_a = block_on(a.push_pcm(pcm)).unwrap();
@@ -58,7 +54,7 @@ fn flush_equals_feeding_silence() {
 /// compare zero with zero).
 #[test]
 fn silence_agrees_with_moshi() {
-    let m = model();
+    let m = common::tiny_float_model();
     let mut s = m.cpu_session().unwrap();
     let pcm = vec![0f32; 24_000 * 30];
     let ours: Vec<u32> = block_on(s.push_pcm(&pcm))
@@ -99,7 +95,7 @@ fn encoder_only_mimi_gives_the_same_codes() {
     use stt_model::weights::safetensors::SafetensorsFile;
     use stt_model::weights::Shards;
 
-    let m = model();
+    let m = common::tiny_float_model();
     let path = common::tiny_model().join(&m.config.mimi_name);
     let bytes = std::fs::read(&path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -149,7 +145,7 @@ fn encoder_only_mimi_gives_the_same_codes() {
 /// tests/mimi.rs), whatever sizes the audio is pushed in.
 #[test]
 fn chunked_mimi_session_gives_the_same_events() {
-    let m = model();
+    let m = common::tiny_float_model();
     let pcm = &common::clip_24k("bria.mp3")[..24_000 * 12 + 777];
     let run = |chunk_frames: usize, push: usize| {
         let mut s = m.cpu_session().unwrap();
@@ -179,7 +175,7 @@ fn chunked_mimi_session_gives_the_same_events() {
 /// once — gives exactly the events of the whole clip pushed at once.
 #[test]
 fn odd_chunk_sizes_give_the_same_events() {
-    let m = model();
+    let m = common::tiny_float_model();
     let pcm = &common::clip_24k("bria.mp3")[..24_000 * 12 + 999];
     let run = |pieces: &mut dyn Iterator<Item = &[f32]>| {
         let mut s = m.cpu_session().unwrap();
@@ -205,7 +201,7 @@ fn odd_chunk_sizes_give_the_same_events() {
 /// user pressing Stop twice) adds no word and no error.
 #[test]
 fn reset_mid_word_and_flush_twice() {
-    let m = model();
+    let m = common::tiny_float_model();
     let pcm = &common::clip_24k("bria.mp3")[..24_000 * 8];
     let mut s = m.cpu_session().unwrap();
     let mut mid_word = false;

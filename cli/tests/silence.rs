@@ -4,11 +4,7 @@
 
 mod common;
 
-use stt_model::{block_on, Event, Model};
-
-fn model() -> Model {
-    Model::from_dir(common::tiny_model(), Some("model.safetensors")).unwrap()
-}
+use stt_model::{block_on, Event};
 
 fn rss_bytes() -> u64 {
     stt_cli::soak::memory().0
@@ -28,7 +24,7 @@ fn rss_bytes() -> u64 {
 #[test]
 fn five_minutes_of_silence() {
     const MAX_GROWTH_BYTES: u64 = 32 << 20;
-    let m = model();
+    let m = common::tiny_float_model();
     let mut s = m.cpu_session().unwrap();
     s.set_mimi_chunk_frames(stt_model::session::FILE_MIMI_CHUNK_FRAMES);
     let second = vec![0f32; 24_000];

@@ -43,6 +43,13 @@ pub fn tiny_model() -> &'static Path {
     })
 }
 
+/// The tiny model loaded with its f32 LM (`model.safetensors`): the
+/// reference the quantised and GPU paths are compared against.
+pub fn tiny_float_model() -> stt_model::Model {
+    stt_model::Model::from_dir(tiny_model(), Some("model.safetensors"))
+        .expect("the tiny model loads")
+}
+
 /// stt-2.6b-en's shape at tiny size (`Preset::EnTiny`): f32
 /// `model.safetensors` and a Q4_K GGUF, no end-of-turn heads. Seed 4.
 pub fn en_tiny_model() -> &'static Path {
