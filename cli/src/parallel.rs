@@ -24,9 +24,7 @@ use stt_wgpu::engine::lanes::{lanes, Lane};
 use stt_wgpu::mimi::AnyMimi;
 use stt_wgpu::GpuStepper;
 
-use crate::transcribe::{
-    cpu_mimi, mimi_for_gpu_lm, open_input, Loaded, Output, Stats, TranscribeArgs,
-};
+use crate::transcribe::{mimi_for_gpu_lm, open_input, Loaded, Output, Stats, TranscribeArgs};
 
 /// Where an input stands.
 enum InputState {
@@ -189,7 +187,7 @@ pub(crate) fn run(
     let device = gpu.gpu().clone();
     // One Mimi encoder per lane, built on all cores at once (each converts
     // and uploads its own weights: 0.5 s apiece on the H200 machine).
-    let mut mimis: Vec<Result<AnyMimi>> = std::thread::scope(|scope| {
+    let mimis: Vec<Result<AnyMimi>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..streams)
             .map(|_| scope.spawn(|| mimi_for_gpu_lm(model, &device, &args.engine)))
             .collect();
@@ -201,15 +199,6 @@ pub(crate) fn run(
             })
             .collect()
     });
-    // The device keeps one list of errors, and whichever thread checks
-    // first takes an error, so one encoder's failure may surface in
-    // another's build. When auto put some lanes' Mimi on the CPU, every
-    // lane takes the CPU's: no lane keeps a GPU encoder whose failure
-    // another lane reported.
-    let on_cpu = |m: &Result<AnyMimi>| matches!(m, Ok(AnyMimi::Cpu(_)));
-    if mimis.iter().any(on_cpu) && !mimis.iter().all(on_cpu) {
-        mimis = (0..streams).map(|_| cpu_mimi(model)).collect();
-    }
     let chunk_frames = usize::from(args.engine.mimi_chunk_frames);
     // Steps a lane may queue before its session waits: two Mimi chunks, so
     // every lane can queue one while the batches run.
@@ -222,10 +211,24 @@ pub(crate) fn run(
         session.set_mimi_chunk_frames(chunk_frames);
         sessions.push(session);
     }
-    let mimi_on = sessions.first().map_or("cpu", |s| s.mimi().device_name());
+    // Each lane's encoder was built and checked on its own thread (the
+    // device reports errors per thread), so lanes may differ when auto
+    // fell back for some of them, e.g. short of GPU memory.
+    let on_gpu = sessions
+        .iter()
+        .filter(|s| s.mimi().device_name() == "gpu")
+        .count();
+    let mimi_on = match on_gpu {
+        0 => "on the cpu".to_string(),
+        n if n == sessions.len() => "on the gpu".to_string(),
+        n => format!(
+            "on the gpu for {n} lanes, on the cpu for {}",
+            sessions.len() - n
+        ),
+    };
     loaded.report(
         args.verbose,
-        &format!("LM on the GPU ({adapter}), {streams} parallel streams, Mimi on the {mimi_on}"),
+        &format!("LM on the GPU ({adapter}), {streams} parallel streams, Mimi {mimi_on}"),
     );
     let mut schedule = Schedule {
         inputs,

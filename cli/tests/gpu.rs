@@ -33,7 +33,8 @@ use stt_model::error::GpuErrorKind;
 use stt_model::stepper::{CpuStepper, LmStepper, StepOutput, TextInput};
 use stt_model::weights::quant::QuantType;
 use stt_model::{block_on, Model};
-use stt_wgpu::{FeatureRequest, GpuError, GpuOptions, GpuStepper, KvPrecision};
+use stt_wgpu::device::Gpu;
+use stt_wgpu::{wgpu, FeatureRequest, GpuError, GpuOptions, GpuStepper, KvPrecision};
 
 /// Past the 750-step KV ring, so the wrap is compared too.
 const STEPS: usize = 800;
@@ -454,4 +455,42 @@ fn reset_with_steps_in_flight_gives_a_fresh_stream() {
     block_on(gpu.reset()).unwrap();
     assert_eq!(gpu.in_flight(), 0);
     assert_eq!(run(&mut gpu, &codes, &pad), fresh);
+}
+
+/// A device error belongs to the thread whose call raised it: parallel
+/// lanes build their Mimi encoders on their own threads, and one lane's
+/// failure must fail that lane's build, not whichever checks first.
+#[test]
+fn a_device_error_is_reported_to_the_thread_that_raised_it() {
+    let gpu = match block_on(Gpu::new(false, FeatureRequest::NONE)) {
+        Ok(gpu) => gpu,
+        Err(e) if !common::gpu_required() => return eprintln!("no GPU: {e}"),
+        Err(e) => panic!("{e}"),
+    };
+    let raised = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // MAP_READ may only be combined with COPY_DST: a validation error.
+                let _ = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("invalid usage"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                });
+                std::thread::scope(|inner| {
+                    let other = inner.spawn(|| gpu.check().is_ok()).join().unwrap();
+                    assert!(other, "another thread took this thread's error");
+                });
+                let first = gpu.check();
+                (first, gpu.check().is_ok())
+            })
+            .join()
+            .unwrap()
+    });
+    let (first, then) = raised;
+    let e = first.expect_err("the raising thread must see its error");
+    eprintln!("raised: {e}");
+    assert!(matches!(e, GpuError::Wgpu(_)), "{e:?}");
+    assert!(then, "a checked error is reported once");
+    assert!(gpu.check().is_ok(), "the main thread raised nothing");
 }

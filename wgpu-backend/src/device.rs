@@ -3,6 +3,7 @@
 //! buffer creation, and reads back to the host.
 
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
 use crate::error::{GpuError, Result};
 use crate::readback::PendingRead;
@@ -75,7 +76,11 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub caps: Capabilities,
     lost: Arc<Mutex<Option<String>>>,
-    errors: Arc<Mutex<Vec<GpuError>>>,
+    /// Errors with the thread whose call raised them: wgpu reports a
+    /// validation or memory error on the calling thread, and each thread's
+    /// `check` takes only its own, so lanes building or running on parallel
+    /// threads never take each other's failures.
+    errors: Arc<Mutex<Vec<(ThreadId, GpuError)>>>,
 }
 
 impl Gpu {
@@ -139,7 +144,7 @@ impl Gpu {
                     e => GpuError::Wgpu(e.to_string()),
                 };
                 if let Ok(mut v) = errors.lock() {
-                    v.push(e);
+                    v.push((std::thread::current().id(), e));
                 }
             }));
         }
@@ -267,15 +272,22 @@ impl Gpu {
         Ok(self.read(pending, bytes as usize, what).await?.0)
     }
 
-    /// The first error the device reported since the last check, if any.
+    /// A lost device, else the first error this thread's calls raised
+    /// since its last check (the rest of them are dropped with it).
     pub fn check(&self) -> Result<()> {
         if let Some(l) = self.lost.lock().ok().and_then(|l| l.clone()) {
             return Err(GpuError::DeviceLost(l));
         }
-        if let Some(e) = self.errors.lock().ok().and_then(|mut v| v.drain(..).next()) {
-            return Err(e);
-        }
-        Ok(())
+        let here = std::thread::current().id();
+        let Ok(mut errors) = self.errors.lock() else {
+            return Ok(());
+        };
+        let Some(i) = errors.iter().position(|(thread, _)| *thread == here) else {
+            return Ok(());
+        };
+        let (_, first) = errors.remove(i);
+        errors.retain(|(thread, _)| *thread != here);
+        Err(first)
     }
 
     /// A buffer holding `bytes` (checked against the binding limits; padded

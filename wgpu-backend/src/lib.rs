@@ -38,3 +38,5 @@ pub use device::FeatureRequest;
 pub use engine::{GpuOptions, GpuStepper};
 pub use error::{GpuError, Result};
 pub use kernels::KvPrecision;
+/// `Gpu` exposes its device and queue: callers use the same wgpu.
+pub use wgpu;
