@@ -39,6 +39,8 @@
 # 3. The hour at 16 streams twice and at 64, then 16 streams with Mimi
 #    taking 125 and 250 frames per call (--mimi-chunk-frames) instead of
 #    25: fewer, larger Mimi calls per lane.
+# They run in the order 2, 1, 3 (session 15): the kernel figures take two
+# minutes, so a call cut short still has them.
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 mkdir -p /tmp/r /root/.cache/stt-web-target/tmp
@@ -67,6 +69,28 @@ for name, secs in [('hour', 3600), ('head', 120)]:
     out.close()
 PY
 A="--model /tmp/full --lm model-q4k.gguf"
+summary() {
+  python3 - $1 <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for e in d['gpu_batched']:
+    p = e['profile']['us_per_step_by_kind']
+    print(sys.argv[1].split('/')[-1], 'B=%d %.3f ms' % (e['streams'], e['ms_per_step_median']),
+          ' '.join('%s=%.0f' % (k.split('.')[-2] if '.' in k else k, v) for k, v in p.items()), flush=True)
+PY
+  save
+}
+lm() {
+  name=$1; bin=$2; shift 2
+  timeout 90 $bin bench $A --steps 100 --streams 1,8,64 --profile-steps 10 "$@" > /tmp/r/$name.json 2> /tmp/r/$name.err
+  summary /tmp/r/$name.json
+}
+for kv in f16 f32; do
+  F=; [ $kv = f16 ] && F=--kv-f16
+  lm base_$kv /tmp/stt-cli $F; lm loads_$kv /tmp/stt-cli-loads $F; lm loads8_$kv /tmp/stt-cli-loads8 $F
+  lm prologue_$kv /tmp/stt-cli-prologue $F
+done
+lm base_f16_again /tmp/stt-cli --kv-f16
 first2min() { name=$1; shift; timeout 120 "$@" /tmp/head.wav > /tmp/r/$name.txt 2>/tmp/r/$name.err || echo "$name failed"; }
 for mimi in gpu cpu; do
   for p in 1 1b 2 16; do first2min ${mimi}_p$p /tmp/stt-cli transcribe $A --mimi $mimi --parallel ${p%b}; done
@@ -91,28 +115,6 @@ for k, v in t.items():
     print('%-10s %5d words; first word unlike %s: %s; unlike cpu_p1: %s'
           % (k, len(v), alone, first_diff(t[alone], v), first_diff(t['cpu_p1'], v)))
 PY
-summary() {
-  python3 - $1 <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for e in d['gpu_batched']:
-    p = e['profile']['us_per_step_by_kind']
-    print(sys.argv[1].split('/')[-1], 'B=%d %.3f ms' % (e['streams'], e['ms_per_step_median']),
-          ' '.join('%s=%.0f' % (k.split('.')[-2] if '.' in k else k, v) for k, v in p.items()), flush=True)
-PY
-  save
-}
-lm() {
-  name=$1; bin=$2; shift 2
-  timeout 90 $bin bench $A --steps 100 --streams 1,8,64 --profile-steps 10 "$@" > /tmp/r/$name.json 2> /tmp/r/$name.err
-  summary /tmp/r/$name.json
-}
-for kv in f16 f32; do
-  F=; [ $kv = f16 ] && F=--kv-f16
-  lm base_$kv /tmp/stt-cli $F; lm loads_$kv /tmp/stt-cli-loads $F; lm loads8_$kv /tmp/stt-cli-loads8 $F
-  lm prologue_$kv /tmp/stt-cli-prologue $F
-done
-lm base_f16_again /tmp/stt-cli --kv-f16
 for run in p16c25 p16c25b p64c25 p16c125 p16c250; do
   p=${run:1:2}; c=${run#*c}; c=${c%b}
   timeout 80 /tmp/stt-cli transcribe $A --mimi gpu -v --parallel $p --mimi-chunk-frames $c /tmp/hour.wav \
