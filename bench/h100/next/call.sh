@@ -40,7 +40,8 @@
 #    taking 125 and 250 frames per call (--mimi-chunk-frames) instead of
 #    25: fewer, larger Mimi calls per lane.
 # They run in the order 2, 1, 3 (session 15): the kernel figures take two
-# minutes, so a call cut short still has them.
+# minutes, so a call cut short still has them; the unxz'd test binaries
+# run after them.
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 mkdir -p /tmp/r /root/.cache/stt-web-target/tmp
@@ -51,11 +52,6 @@ mkdir -p /work/main/cli /work/shared/fixtures
 unxz_to() { python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" $1 $2; chmod +x $2; }
 save() { tar czf $OUT/results.tgz -C /tmp/r .; }
 for b in stt-cli stt-cli-exp stt-cli-loads stt-cli-loads8 stt-cli-prologue; do unxz_to .bin3/$b.xz /tmp/$b; done
-for t in gpu_batch gpu_mimi; do
-  unxz_to .bin3/$t.xz /tmp/$t
-  STT_REQUIRE_GPU=1 timeout 150 /tmp/$t --test-threads 2 > /tmp/r/test_$t.txt 2>&1; echo "$t rc $?"
-  grep -E "test result|panicked|differs" /tmp/r/test_$t.txt | head -8
-done; save
 /tmp/stt-cli synth --preset full --seed 1 --gguf q4_k --out /tmp/full > /dev/null
 python3 - <<'PY'
 import wave
@@ -91,6 +87,11 @@ for kv in f16 f32; do
   lm prologue_$kv /tmp/stt-cli-prologue $F
 done
 lm base_f16_again /tmp/stt-cli --kv-f16
+for t in gpu_batch gpu_mimi; do
+  unxz_to .bin3/$t.xz /tmp/$t
+  STT_REQUIRE_GPU=1 timeout 150 /tmp/$t --test-threads 2 > /tmp/r/test_$t.txt 2>&1; echo "$t rc $?"
+  grep -E "test result|panicked|differs" /tmp/r/test_$t.txt | head -8
+done; save
 first2min() { name=$1; shift; timeout 120 "$@" /tmp/head.wav > /tmp/r/$name.txt 2>/tmp/r/$name.err || echo "$name failed"; }
 for mimi in gpu cpu; do
   for p in 1 1b 2 16; do first2min ${mimi}_p$p /tmp/stt-cli transcribe $A --mimi $mimi --parallel ${p%b}; done
