@@ -16,6 +16,12 @@
 #                  and the norm weights loaded once, before the sum, the
 #                  tile written from registers: one dependent global read
 #                  fewer per workgroup of in_proj and linear_in; same bits)
+#   stt-cli-cols   + mimi_columns.diff (session 15: conv1d_split_columns.wgsl,
+#                  conv1d_split's sums with the input read along columns,
+#                  for Mimi calls of >= 32 output columns; same bits, tested
+#                  on lavapipe by gpu_mimi with 32 frames per call). Session
+#                  15 built it at 5dba54e (d0db6e6 + device
+#                  errors kept per thread: no kernel change) + the diff.
 #   gpu_batch, gpu_mimi  `cargo test --release -p stt-cli --test gpu_batch
 #                  --test gpu_mimi --no-run`'s binaries
 #   cycle.wav      bria, loona and the French clip with 2 s silences (as in
@@ -35,7 +41,9 @@
 #    also checked 1 against 3 streams with --mimi gpu on lavapipe).
 # 2. Loads in flight and the prologue: ms per step at B = 1, 8, 64, f16
 #    and f32 KV, this commit against loads, loads8 and prologue in the
-#    same call, and their words.
+#    same call, and their words. Then GPU Mimi, ms per frame and per-kernel
+#    GPU time at 25 frames per call and the whole clip in one, this commit
+#    against stt-cli-cols (session 15).
 # 3. The hour at 16 streams twice and at 64, then 16 streams with Mimi
 #    taking 125 and 250 frames per call (--mimi-chunk-frames) instead of
 #    25: fewer, larger Mimi calls per lane.
@@ -51,7 +59,7 @@ mkdir -p /work/main/cli /work/shared/fixtures
 [ -e /work/shared/fixtures/audio/bria.mp3 ] || cp -r .bin3/audio /work/shared/fixtures/audio
 unxz_to() { python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" $1 $2; chmod +x $2; }
 save() { tar czf $OUT/results.tgz -C /tmp/r .; }
-for b in stt-cli stt-cli-exp stt-cli-loads stt-cli-loads8 stt-cli-prologue; do unxz_to .bin3/$b.xz /tmp/$b; done
+for b in stt-cli stt-cli-exp stt-cli-loads stt-cli-loads8 stt-cli-prologue stt-cli-cols; do unxz_to .bin3/$b.xz /tmp/$b; done
 /tmp/stt-cli synth --preset full --seed 1 --gguf q4_k --out /tmp/full > /dev/null
 python3 - <<'PY'
 import wave
@@ -87,6 +95,24 @@ for kv in f16 f32; do
   lm prologue_$kv /tmp/stt-cli-prologue $F
 done
 lm base_f16_again /tmp/stt-cli --kv-f16
+# Mimi on the GPU: this commit against conv1d_split_columns (mimi_columns.diff)
+# at 25 frames per call (files, the hour's lanes) and the whole 45 s in one.
+mimi() {
+  name=$1; bin=$2; shift 2
+  timeout 150 $bin bench $A --steps 20 --streams 1 --mimi-frames 560 --gpu-mimi --profile-steps 5 \
+    --audio .bin3/audio/bria.mp3 "$@" > /tmp/r/$name.json 2> /tmp/r/$name.err
+  python3 - /tmp/r/$name.json <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))['mimi']['gpu']
+for mode in ('frame_by_frame', 'chunked'):
+    e = g[mode]
+    top = sorted(e['gpu_profile']['by_dispatch'], key=lambda d: -d['us_per_call'])[:4]
+    print(sys.argv[1].split('/')[-1], mode, e['chunk_frames'], 'frames/call: %.4f ms/frame' % e['ms_per_frame_median'],
+          ' '.join('%s=%.0f' % (d['label'], d['us_per_call']) for d in top), flush=True)
+PY
+  save
+}
+for c in 25 560; do mimi mimi_base_$c /tmp/stt-cli --mimi-chunk $c; mimi mimi_cols_$c /tmp/stt-cli-cols --mimi-chunk $c; done
 for t in gpu_batch gpu_mimi; do
   unxz_to .bin3/$t.xz /tmp/$t
   STT_REQUIRE_GPU=1 timeout 150 /tmp/$t --test-threads 2 > /tmp/r/test_$t.txt 2>&1; echo "$t rc $?"
