@@ -22,6 +22,7 @@
 #                  on lavapipe by gpu_mimi with 32 frames per call). Session
 #                  15 built it at 5dba54e (d0db6e6 + device
 #                  errors kept per thread: no kernel change) + the diff.
+#   gpu_mimi_cols  gpu_mimi's test binary with mimi_columns.diff applied
 #   gpu_batch, gpu_mimi  `cargo test --release -p stt-cli --test gpu_batch
 #                  --test gpu_mimi --no-run`'s binaries
 #   cycle.wav      bria, loona and the French clip with 2 s silences (as in
@@ -118,6 +119,11 @@ for t in gpu_batch gpu_mimi; do
   STT_REQUIRE_GPU=1 timeout 150 /tmp/$t --test-threads 2 > /tmp/r/test_$t.txt 2>&1; echo "$t rc $?"
   grep -E "test result|panicked|differs" /tmp/r/test_$t.txt | head -8
 done; save
+# conv1d_split_columns on the GPU: one frame per call against 32 must stay
+# bit-identical there too (the driver, not lavapipe, decides how fmas fuse).
+unxz_to .bin3/gpu_mimi_cols.xz /tmp/gpu_mimi_cols
+STT_REQUIRE_GPU=1 timeout 150 /tmp/gpu_mimi_cols gpu_mimi_codes > /tmp/r/test_gpu_mimi_cols.txt 2>&1
+echo "gpu_mimi_cols rc $?"; grep -E "test result|panicked|differ" /tmp/r/test_gpu_mimi_cols.txt | head -4; save
 first2min() { name=$1; shift; timeout 120 "$@" /tmp/head.wav > /tmp/r/$name.txt 2>/tmp/r/$name.err || echo "$name failed"; }
 for mimi in gpu cpu; do
   for p in 1 1b 2 16; do first2min ${mimi}_p$p /tmp/stt-cli transcribe $A --mimi $mimi --parallel ${p%b}; done
