@@ -44,6 +44,11 @@ pub struct BenchArgs {
     /// The clip for `--mimi-frames` (any audio file).
     #[arg(long)]
     pub audio: Option<PathBuf>,
+    /// Also time decoding this file to 24 kHz mono, as `transcribe
+    /// --parallel` reads a whole file (resampled in blocks over the cores)
+    /// and as a stream does (packet by packet, on one core).
+    #[arg(long)]
+    pub decode: Option<PathBuf>,
     /// Also time each GPU dispatch of this many steps with timestamp
     /// queries (where the adapter has them), summed per kind; with
     /// `--gpu-mimi`, each dispatch of GPU Mimi calls too.
@@ -301,6 +306,35 @@ fn mimi_profile(
     }))
 }
 
+/// Seconds to decode `path` whole, packet by packet and in whole-file
+/// blocks (the same samples), with the audio's length.
+fn decode_times(path: &std::path::Path) -> Result<serde_json::Value> {
+    use stt_model::audio::{AudioStream, WHOLE_FILE_RESAMPLE_BLOCK};
+    use stt_model::config::SAMPLE_RATE_HZ;
+    let mut figures = serde_json::json!({
+        "file": path.display().to_string(),
+        "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+    });
+    for (name, block) in [("streaming", 0), ("whole_file", WHOLE_FILE_RESAMPLE_BLOCK)] {
+        let start = Instant::now();
+        let mut stream = AudioStream::from_path(path)?;
+        stream.set_resample_block(block);
+        figures["source_rate_hz"] = stream.source_sample_rate_hz().into();
+        let mut samples = 0;
+        while let Some(chunk) = stream.next_chunk()? {
+            samples += chunk.len();
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let audio_seconds = samples as f64 / f64::from(SAMPLE_RATE_HZ);
+        figures["audio_seconds"] = audio_seconds.into();
+        figures[name] = serde_json::json!({
+            "seconds": seconds,
+            "times_real_time": audio_seconds / seconds,
+        });
+    }
+    Ok(figures)
+}
+
 pub fn run(args: BenchArgs) -> Result<bool> {
     let model = Model::from_dir(&args.model, args.lm.as_deref()).context("loading the model")?;
     let cfg = &model.config;
@@ -400,6 +434,9 @@ pub fn run(args: BenchArgs) -> Result<bool> {
             );
         }
         out["mimi"] = figures.into();
+    }
+    if let Some(path) = &args.decode {
+        out["decode"] = decode_times(path)?;
     }
     if let Some(n) = args.cpu_steps {
         let mut cpu = model.cpu_stepper(&candle_core::Device::Cpu)?;

@@ -64,6 +64,7 @@ struct Running {
 /// Decodes a whole input to 24 kHz mono.
 fn decode(input: &str) -> Result<(Vec<f32>, Option<AudioError>)> {
     let mut stream = open_input(input)?;
+    stream.set_resample_block(stt_model::audio::WHOLE_FILE_RESAMPLE_BLOCK);
     let mut pcm = vec![];
     loop {
         match stream.next_chunk() {

@@ -29,6 +29,11 @@ const MAX_TABLE_COEFFS: u64 = 1 << 20;
 /// below the filter's own stopband level.
 const MIN_INTERP_PHASES: u64 = 64;
 
+/// Ready outputs from which `process` splits the work over the cores
+/// (a whole-file reader's blocks; a stream's packets stay far below).
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_MIN_OUTPUTS: usize = 1 << 16;
+
 /// Highest input or output rate accepted.
 pub(crate) const MAX_RATE_HZ: u32 = 768_000;
 
@@ -215,53 +220,127 @@ impl Filter {
 
     /// Produces outputs while the window `next_n - half ..= next_n + half`
     /// lies inside the buffered input, then drops history no longer needed.
+    /// Many ready outputs (a whole-file reader's large blocks) are split
+    /// over the cores: each output is the same function of its index, so
+    /// the samples do not depend on the split.
     fn drain_ready(&mut self, out: &mut Vec<f32>) {
-        let half = self.half as i64;
-        let buf_end = self.buf_start + self.buf.len() as i64;
-        while self.next_n + half < buf_end {
-            let offset = (self.next_n - half - self.buf_start) as usize;
-            let Some(window) = self.buf.get(offset..offset + self.taps) else {
-                break; // unreachable by construction; never panic
-            };
-            let value = if self.interpolate {
-                // Position of this phase in the coarser table.
-                let pos = self.next_frac as f64 * self.phases as f64 / self.step_den as f64;
-                let row = (pos.floor() as usize).min(self.phases as usize - 1);
-                let w = (pos - row as f64) as f32;
-                let (Some(a), Some(b)) = (
-                    self.table.get(row * self.taps..(row + 1) * self.taps),
-                    self.table.get((row + 1) * self.taps..(row + 2) * self.taps),
-                ) else {
-                    break;
-                };
-                for ((dst, &ca), &cb) in self.blended.iter_mut().zip(a).zip(b) {
-                    *dst = ca + (cb - ca) * w;
-                }
-                dot(window, &self.blended)
-            } else {
-                let row = self.next_frac as usize;
-                let Some(coeffs) = self.table.get(row * self.taps..(row + 1) * self.taps) else {
-                    break;
-                };
-                dot(window, coeffs)
-            };
-            out.push(value);
-            self.total_out += 1;
-
-            // Advance by step_num/step_den input samples, keeping the
-            // fractional part as an exact integer numerator.
-            self.next_frac += self.step_num;
-            self.next_n += (self.next_frac / self.step_den) as i64;
-            self.next_frac %= self.step_den;
-        }
+        let ready = self.ready_outputs();
+        let start = out.len();
+        out.resize(start + ready, 0.0);
+        let mut blended = std::mem::take(&mut self.blended);
+        let produced = self.compute(&mut out[start..], 0, &mut blended);
+        self.blended = blended;
+        out.truncate(start + produced);
+        self.advance(produced as u64);
 
         // Drop consumed history in bulk (amortised O(1) per sample).
+        let half = self.half as i64;
         let keep_from = (self.next_n - half - self.buf_start).max(0) as usize;
         if keep_from > 4096 && keep_from * 2 > self.buf.len() {
             let keep_from = keep_from.min(self.buf.len());
             self.buf.drain(..keep_from);
             self.buf_start += keep_from as i64;
         }
+    }
+
+    /// Outputs whose whole window is buffered: those j ≥ 0 with
+    /// next_n + ⌊(next_frac + j·step_num) / step_den⌋ + half < buffer end.
+    fn ready_outputs(&self) -> usize {
+        let buf_end = self.buf_start as i128 + self.buf.len() as i128;
+        let room = buf_end - self.half as i128 - self.next_n as i128;
+        let bound = room * self.step_den as i128 - self.next_frac as i128;
+        if bound <= 0 {
+            return 0;
+        }
+        usize::try_from((bound as u128).div_ceil(self.step_num as u128)).unwrap_or(usize::MAX)
+    }
+
+    /// Writes outputs `first ..` (counted from `next_n`) into `dst`, on all
+    /// cores when there are many; returns how many it wrote (all of them,
+    /// unless a window is missing, which the caller's count rules out).
+    fn compute(&self, dst: &mut [f32], first: usize, blended: &mut [f32]) -> usize {
+        #[cfg(not(target_arch = "wasm32"))]
+        if dst.len() >= PARALLEL_MIN_OUTPUTS {
+            // Asked only for large blocks: it reads the cgroup's quota.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if threads > 1 {
+                let per = dst.len().div_ceil(threads);
+                let counts: Vec<usize> = std::thread::scope(|scope| {
+                    let parts: Vec<_> = (dst.chunks_mut(per).enumerate())
+                        .map(|(i, part)| {
+                            scope.spawn(move || {
+                                let mut blended = vec![0.0; self.taps];
+                                self.compute_here(part, first + i * per, &mut blended)
+                            })
+                        })
+                        .collect();
+                    parts.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+                });
+                // Outputs are kept up to the first part that stopped short.
+                let mut written = 0;
+                for (i, n) in counts.into_iter().enumerate() {
+                    written = i * per + n;
+                    if n < per {
+                        break;
+                    }
+                }
+                return written.min(dst.len());
+            }
+        }
+        self.compute_here(dst, first, blended)
+    }
+
+    /// `compute` on this thread.
+    fn compute_here(&self, dst: &mut [f32], first: usize, blended: &mut [f32]) -> usize {
+        let (num, den, taps) = (self.step_num, self.step_den, self.taps);
+        let (buf, table) = (&self.buf[..], &self.table[..]);
+        // Output `first`'s position, then num/den input samples per output
+        // (the fraction an exact numerator below den).
+        let total = self.next_frac as u128 + first as u128 * num as u128;
+        let mut n = self.next_n + (total / den as u128) as i64;
+        let mut frac = (total % den as u128) as u64;
+        let origin = self.buf_start + self.half as i64;
+        for (j, slot) in dst.iter_mut().enumerate() {
+            let offset = (n - origin) as usize;
+            let Some(window) = buf.get(offset..offset + taps) else {
+                return j; // unreachable by construction; never panic
+            };
+            *slot = if self.interpolate {
+                // Position of this phase in the coarser table.
+                let pos = frac as f64 * self.phases as f64 / den as f64;
+                let row = (pos.floor() as usize).min(self.phases as usize - 1);
+                let w = (pos - row as f64) as f32;
+                let (Some(a), Some(b)) = (
+                    table.get(row * taps..(row + 1) * taps),
+                    table.get((row + 1) * taps..(row + 2) * taps),
+                ) else {
+                    return j;
+                };
+                for ((dst, &ca), &cb) in blended.iter_mut().zip(a).zip(b) {
+                    *dst = ca + (cb - ca) * w;
+                }
+                dot(window, blended)
+            } else {
+                let row = frac as usize;
+                let Some(coeffs) = table.get(row * taps..(row + 1) * taps) else {
+                    return j;
+                };
+                dot(window, coeffs)
+            };
+            frac += num;
+            n += (frac / den) as i64;
+            frac %= den;
+        }
+        dst.len()
+    }
+
+    /// Moves the next output position on by `outputs` (step_num/step_den
+    /// input samples each, the fraction kept as an exact numerator).
+    fn advance(&mut self, outputs: u64) {
+        let total = self.next_frac as u128 + outputs as u128 * self.step_num as u128;
+        self.next_n += (total / self.step_den as u128) as i64;
+        self.next_frac = (total % self.step_den as u128) as u64;
+        self.total_out += outputs;
     }
 
     fn finish(&mut self, out: &mut Vec<f32>) {
@@ -294,6 +373,7 @@ impl Filter {
 
 /// Dot product with independent partial sums so the compiler can vectorise
 /// it; the summation order is fixed, so results don't depend on chunking.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let mut ca = a.chunks_exact(8);
@@ -410,6 +490,18 @@ mod tests {
 
     #[test]
     fn streaming_matches_one_shot() {
+        streaming_matches_one_shot_over(30_000);
+    }
+
+    /// One `process` call of 300 000 samples has 75 000 – 900 000 outputs
+    /// ready at once, which it splits over the cores (where there are
+    /// several): the same bits as small chunks, which never are.
+    #[test]
+    fn outputs_split_over_cores_match_streaming() {
+        streaming_matches_one_shot_over(300_000);
+    }
+
+    fn streaming_matches_one_shot_over(samples: usize) {
         // Deterministic pseudo-random chunk sizes (no rand dependency).
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move || {
@@ -424,7 +516,7 @@ mod tests {
             (96_000, 24_000),
             (44_101, 24_000),
         ] {
-            let input: Vec<f32> = (0..30_000)
+            let input: Vec<f32> = (0..samples)
                 .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
                 .collect();
             let whole = one_shot(&input, in_hz, out_hz);
