@@ -528,6 +528,46 @@ mod tests {
         assert!((out.len() as i64 - 30_000).abs() <= 1, "{}", out.len());
     }
 
+    /// Whole-file blocks (`set_resample_block`) give the stream's samples
+    /// and errors: small blocks (many flushes), the whole-file size (one
+    /// flush at the end, its 160 000 outputs split over the cores) and a
+    /// file cut short (the gathered block flushed before `Truncated`).
+    #[test]
+    fn resample_blocks_give_the_streams_samples() {
+        let frames: Vec<Vec<f32>> = (0..320_000)
+            .map(|i| {
+                let t = i as f64 / 48_000.0;
+                let s = (0.4 * (2.0 * PI * 440.0 * t).sin()) as f32;
+                vec![s, ((i % 97) as f32 - 48.0) / 200.0]
+            })
+            .collect();
+        let path = write_wav_i16("blocks.wav", 48_000, 2, &frames);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        let cut = bytes.get(..44 + 4 * 250_001).unwrap().to_vec();
+        for file in [bytes, cut] {
+            let decode = |block: usize| {
+                let mut stream = AudioStream::from_bytes(file.clone(), Some("wav")).unwrap();
+                stream.set_resample_block(block);
+                let (pcm, err) = drain(stream);
+                (pcm, format!("{err:?}"))
+            };
+            let (want, want_err) = decode(0);
+            assert!(want.len() > 100_000);
+            for block in [4_096, crate::audio::WHOLE_FILE_RESAMPLE_BLOCK] {
+                let (got, err) = decode(block);
+                assert_eq!(err, want_err, "block {block}");
+                assert_eq!(got.len(), want.len(), "block {block}");
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "block {block}: samples differ"
+                );
+            }
+        }
+    }
+
     /// The shared fixture clips; a missing folder fails the test (set
     /// `STT_FIXTURES` to point elsewhere), it does not skip it.
     fn fixtures_dir() -> PathBuf {

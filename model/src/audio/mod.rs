@@ -131,7 +131,7 @@ impl AudioStream {
 
     /// For readers of a whole file: resample in blocks of `samples`
     /// decoded samples, which the resampler splits over the cores (an hour
-    /// at 48 kHz: 3.8 s on one core). The samples are the same; chunks
+    /// at 48 kHz: 3.6 s on one core). The samples are the same; chunks
     /// come a block at a time.
     pub fn set_resample_block(&mut self, samples: usize) {
         self.resample_block = samples;
