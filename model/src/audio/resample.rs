@@ -228,7 +228,7 @@ impl Filter {
         let start = out.len();
         out.resize(start + ready, 0.0);
         let mut blended = std::mem::take(&mut self.blended);
-        let produced = self.compute(&mut out[start..], 0, &mut blended);
+        let produced = self.compute(&mut out[start..], &mut blended);
         self.blended = blended;
         out.truncate(start + produced);
         self.advance(produced as u64);
@@ -255,10 +255,10 @@ impl Filter {
         usize::try_from((bound as u128).div_ceil(self.step_num as u128)).unwrap_or(usize::MAX)
     }
 
-    /// Writes outputs `first ..` (counted from `next_n`) into `dst`, on all
-    /// cores when there are many; returns how many it wrote (all of them,
-    /// unless a window is missing, which the caller's count rules out).
-    fn compute(&self, dst: &mut [f32], first: usize, blended: &mut [f32]) -> usize {
+    /// Writes the next `dst.len()` outputs into `dst`, on all cores when
+    /// there are many; returns how many it wrote (all of them, unless a
+    /// window is missing, which the caller's count rules out).
+    fn compute(&self, dst: &mut [f32], blended: &mut [f32]) -> usize {
         #[cfg(not(target_arch = "wasm32"))]
         if dst.len() >= PARALLEL_MIN_OUTPUTS {
             // Asked only for large blocks: it reads the cgroup's quota.
@@ -270,7 +270,7 @@ impl Filter {
                         .map(|(i, part)| {
                             scope.spawn(move || {
                                 let mut blended = vec![0.0; self.taps];
-                                self.compute_here(part, first + i * per, &mut blended)
+                                self.compute_here(part, i * per, &mut blended)
                             })
                         })
                         .collect();
@@ -287,10 +287,10 @@ impl Filter {
                 return written.min(dst.len());
             }
         }
-        self.compute_here(dst, first, blended)
+        self.compute_here(dst, 0, blended)
     }
 
-    /// `compute` on this thread.
+    /// Outputs `first ..` (counted from `next_n`) into `dst`, on this thread.
     fn compute_here(&self, dst: &mut [f32], first: usize, blended: &mut [f32]) -> usize {
         let (num, den, taps) = (self.step_num, self.step_den, self.taps);
         let (buf, table) = (&self.buf[..], &self.table[..]);
